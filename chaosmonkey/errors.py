@@ -1,0 +1,65 @@
+"""The error family of chaosmonkey.
+
+A `ChaosMonkeyError` is the user's to fix (bad input, an unreachable engine, a missing permission):
+the command line prints its one-line message and exits non-zero, without a traceback.
+Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class ChaosMonkeyError(Exception):
+    """An error the user can act on; `str(error)` is one line: what, where, what was expected."""
+
+    exit_code = 1
+
+
+class PolicyError(ChaosMonkeyError):
+    """A policy file is malformed or invalid. `where` is `path:line` (or the field)."""
+
+    exit_code = 2
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.where = where
+        self.message = message
+
+
+class PolicyErrors(ChaosMonkeyError):
+    """Several policy errors found in one pass; each is printed on its own line."""
+
+    exit_code = 2
+
+    def __init__(self, errors: list[PolicyError]) -> None:
+        super().__init__("\n".join(str(error) for error in errors))
+        self.errors = errors
+
+
+class BackendError(ChaosMonkeyError):
+    """The backend (Docker engine, Kubernetes API) cannot be reached or refused a call."""
+
+    exit_code = 3
+
+
+class BackendUnavailable(BackendError):
+    """The backend does not answer at all: nothing can be selected or attacked."""
+
+
+class PermissionDenied(BackendError):
+    """The backend answered, but refused us the permission we need."""
+
+
+class TargetGone(BackendError):
+    """The target disappeared between selection and the call (removed, replaced)."""
+
+
+class NoTargets(ChaosMonkeyError):
+    """A policy's selector matches nothing on the backend."""
+
+    exit_code = 4
+
+
+class RevertFailedError(ChaosMonkeyError):
+    """A fault could not be reverted; it stays recorded as active in the journal."""
+
+    exit_code = 5

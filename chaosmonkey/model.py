@@ -1,0 +1,150 @@
+"""Value objects shared by every layer: no I/O, no SDK objects."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+PROTECTED_LABEL = "chaosmonkey.io/protected"
+GROUP_LABEL = "chaosmonkey.io/group"
+COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
+
+
+class Outcome(enum.StrEnum):
+    """How an attack ended; the closed set of the `outcome` metric label."""
+
+    RECOVERED = "recovered"
+    NOT_RECOVERED = "not_recovered"
+    FAILED = "failed"
+    DRY_RUN = "dry_run"
+    SKIPPED = "skipped"
+
+
+class Status(enum.StrEnum):
+    """Where an attack is in its life; `DONE` once it has an outcome."""
+
+    PLANNED = "planned"
+    INJECTED = "injected"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A container or pod as seen at one moment; never a live SDK object."""
+
+    backend: str
+    id: str
+    name: str
+    group: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    running: bool = True
+    healthy: bool | None = None  # None: the target has no health check
+    namespace: str | None = None
+    created_at: float | None = None  # epoch seconds
+
+    @property
+    def available(self) -> bool:
+        """Running, and healthy when it has a health check."""
+        return self.running and self.healthy is not False
+
+    @property
+    def protected(self) -> bool:
+        return self.labels.get(PROTECTED_LABEL, "").lower() == "true"
+
+    def ref(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "group": self.group}
+
+
+@dataclass(frozen=True)
+class Injection:
+    """Exactly what a fault changes on a target, so that revert needs nothing else.
+
+    `action` is the backend call that applies the fault; `revert_action` the call that undoes it,
+    or None when the fault cannot be undone (a kill).
+    """
+
+    attack_id: str
+    backend: str
+    target: Target
+    action: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    revert_action: str | None = None
+
+    @property
+    def reversible(self) -> bool:
+        return self.revert_action is not None
+
+
+class RevertResult(enum.StrEnum):
+    """What revert found on the target."""
+
+    REVERTED = "reverted"
+    ALREADY_CLEAN = "already_clean"  # the target was already as it was before the fault
+    TARGET_GONE = "target_gone"
+    NOTHING_TO_REVERT = "nothing_to_revert"  # the fault is not reversible
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a recovery watch saw, as epoch seconds; None where it saw nothing."""
+
+    impact_at: float | None
+    recovered_at: float | None
+
+
+@dataclass
+class AttackRecord:
+    """One attack on one target, as the journal keeps it."""
+
+    id: str
+    policy: str
+    backend: str
+    fault: str
+    target: Target
+    dry_run: bool
+    status: Status = Status.PLANNED
+    outcome: Outcome | None = None
+    created_at: float = 0.0
+    injected_at: float | None = None
+    detected_at: float | None = None
+    recovered_at: float | None = None
+    ended_at: float | None = None
+    reason: str | None = None
+    revert_result: RevertResult | None = None
+
+    @property
+    def recovered(self) -> bool:
+        return self.outcome is Outcome.RECOVERED
+
+    @property
+    def time_to_detect_seconds(self) -> float | None:
+        if self.detected_at is None or self.injected_at is None:
+            return None
+        return round(max(0.0, self.detected_at - self.injected_at), 6)
+
+    @property
+    def recovery_seconds(self) -> float | None:
+        if self.recovered_at is None or self.injected_at is None:
+            return None
+        return round(max(0.0, self.recovered_at - self.injected_at), 6)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "policy": self.policy,
+            "backend": self.backend,
+            "target": self.target.ref(),
+            "fault": self.fault,
+            "dry_run": self.dry_run,
+            "status": (self.outcome or self.status).value,
+            "recovered": self.recovered,
+            "recovery_seconds": self.recovery_seconds,
+            "time_to_detect_seconds": self.time_to_detect_seconds,
+            "reason": self.reason,
+            "revert": self.revert_result.value if self.revert_result else None,
+            "created_at": self.created_at,
+            "injected_at": self.injected_at,
+            "ended_at": self.ended_at,
+        }

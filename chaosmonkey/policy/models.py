@@ -1,0 +1,247 @@
+"""The policy format, `chaosmonkey/v1`: field names here are the interface users' files depend on."""
+
+from __future__ import annotations
+
+import re
+import signal
+from datetime import time, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from chaosmonkey.durations import format_duration, parse_duration
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+]
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        raise ValueError(f"expected a regular expression, got {pattern!r}: {error}") from None
+    return pattern
+
+
+def _signal_name(value: str | int) -> str:
+    name = str(value).upper()
+    name = name if name.startswith("SIG") else f"SIG{name}"
+    if name not in signal.Signals.__members__:
+        raise ValueError(f"expected a signal name such as SIGKILL or SIGTERM, got {value!r}")
+    return name
+
+
+def _clock(value: Any) -> Any:
+    if not isinstance(value, str) or not re.fullmatch(r"\d{2}:\d{2}(:\d{2})?", value):
+        raise ValueError(f'expected a quoted time of day such as "09:00", got {value!r}')
+    return value
+
+
+Regex = Annotated[str, AfterValidator(_regex)]
+Clock = Annotated[time, BeforeValidator(_clock)]
+SignalName = Annotated[str, BeforeValidator(_signal_name)]
+
+
+class Model(BaseModel):
+    """Strict camelCase models: unknown keys are errors, never silently ignored."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class Exclude(Model):
+    labels: dict[str, str] = Field(default_factory=dict)
+    names: list[Regex] = Field(default_factory=list)
+
+
+class Targets(Model):
+    labels: dict[str, str] = Field(default_factory=dict)
+    names: list[Regex] = Field(default_factory=list)
+    exclude: Exclude = Field(default_factory=Exclude)
+
+
+class KillFault(Model):
+    """The target's main process is killed. `crash` signals it as a crash would (the engine sees an
+    unexpected exit, so restart policies apply); `api` asks the engine to kill it (a manual stop:
+    restart policies do not bring it back)."""
+
+    type: Literal["kill"]
+    signal: SignalName = "SIGKILL"
+    method: Literal["crash", "api"] = "crash"
+
+
+class StopFault(Model):
+    """Graceful stop (SIGTERM, then SIGKILL after `timeout`); started again by revert if nothing
+    brought it back by the end of the recovery timeout."""
+
+    type: Literal["stop"]
+    timeout: Duration = timedelta(seconds=10)
+
+
+class RestartFault(Model):
+    type: Literal["restart"]
+    timeout: Duration = timedelta(seconds=10)
+
+
+class PauseFault(Model):
+    """Freezes every process of the target for `duration`, then thaws them."""
+
+    type: Literal["pause"]
+    duration: Duration = timedelta(seconds=30)
+
+
+Fault = Annotated[
+    KillFault | StopFault | RestartFault | PauseFault, Field(discriminator="type")
+]
+
+
+class Schedule(Model):
+    interval: Duration | None = None
+    cron: str | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Schedule:
+        if (self.interval is None) == (self.cron is None):
+            raise ValueError("expected exactly one of interval or cron")
+        if self.interval is not None and self.interval <= timedelta(0):
+            raise ValueError("interval: expected a duration above zero")
+        return self
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            from chaosmonkey.scheduling import check_cron
+
+            check_cron(value)
+        return value
+
+
+class Window(Model):
+    """When attacks may run; checked again at the moment an attack starts."""
+
+    timezone: str = "UTC"
+    days: list[Day] = Field(default_factory=lambda: list(DAYS))
+    start: Clock = time(0, 0)
+    end: Clock = time(23, 59, 59)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"expected an IANA timezone such as Europe/Amsterdam, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.start >= self.end:
+            raise ValueError("expected start before end (windows do not cross midnight)")
+        return self
+
+
+def _max_unavailable(value: Any) -> int | str:
+    if isinstance(value, bool):
+        raise ValueError("expected a number or a percentage such as 25%")
+    if isinstance(value, int):
+        if value < 1:
+            raise ValueError("expected at least 1")
+        return value
+    match = re.fullmatch(r"(\d{1,3})%", str(value).strip())
+    if not match or not 0 < int(match.group(1)) <= 100:
+        raise ValueError(f"expected a number or a percentage from 1% to 100%, got {value!r}")
+    return f"{int(match.group(1))}%"
+
+
+class Limits(Model):
+    max_targets: int = Field(default=1, ge=1)
+    max_unavailable: Annotated[int | str, BeforeValidator(_max_unavailable)] = 1
+
+    def unavailable_allowed(self, group_size: int) -> int:
+        """How many members of a group of `group_size` may be down at once (percent rounds down)."""
+        if isinstance(self.max_unavailable, int):
+            return self.max_unavailable
+        return group_size * int(self.max_unavailable.rstrip("%")) // 100
+
+
+class HttpProbe(Model):
+    url: str = Field(pattern=r"^https?://")
+    expect_status: int = Field(default=200, ge=100, le=599)
+
+
+class TcpProbe(Model):
+    host: str
+    port: int = Field(ge=1, le=65535)
+
+
+class Probe(Model):
+    """Judges recovery by what a client sees instead of by the backend's state."""
+
+    http: HttpProbe | None = None
+    tcp: TcpProbe | None = None
+    interval: Duration = timedelta(milliseconds=250)
+    timeout: Duration = timedelta(seconds=1)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Probe:
+        if (self.http is None) == (self.tcp is None):
+            raise ValueError("expected exactly one of http or tcp")
+        if self.interval <= timedelta(0) or self.timeout <= timedelta(0):
+            raise ValueError("expected interval and timeout above zero")
+        return self
+
+
+class Recovery(Model):
+    timeout: Duration = timedelta(seconds=120)
+    probe: Probe | None = None
+
+
+class Metadata(Model):
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class Spec(Model):
+    backend: Literal["docker", "kubernetes"] = "docker"
+    dry_run: bool = True
+    targets: Targets = Field(default_factory=Targets)
+    fault: Fault
+    schedule: Schedule | None = None
+    window: Window | None = None
+    limits: Limits = Field(default_factory=Limits)
+    recovery: Recovery = Field(default_factory=Recovery)
+
+
+class Policy(Model):
+    api_version: Literal["chaosmonkey/v1"]
+    kind: Literal["Policy"]
+    metadata: Metadata
+    spec: Spec
+    _source: str = PrivateAttr(default="")
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def source(self) -> str:
+        """`path:line` where the policy was read, or its name when it was built in code."""
+        return self._source or self.name
