@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -62,13 +62,13 @@ def next_runs(policy: Policy, count: int, now: datetime | None = None) -> list[d
     return runs
 
 
-def run_forever(
+def start_scheduler(
     policies: list[Policy],
     job: Callable[[Policy], None],
     misfire_grace: timedelta = timedelta(seconds=30),
-) -> BlockingScheduler:
-    """A scheduler with one job per scheduled policy; call `.start()` to block on it."""
-    scheduler = BlockingScheduler(timezone=UTC)
+) -> BackgroundScheduler:
+    """A started scheduler with one job per scheduled policy, running jobs in its threads."""
+    scheduler = BackgroundScheduler(timezone=UTC)
     for policy in policies:
         if policy.spec.schedule is None:
             continue
@@ -82,4 +82,5 @@ def run_forever(
             coalesce=True,
             misfire_grace_time=int(misfire_grace.total_seconds()),
         )
+    scheduler.start()
     return scheduler

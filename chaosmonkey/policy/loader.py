@@ -93,6 +93,7 @@ def _field_error(path: Path, lines: Lines, root_line: int, error: Any) -> Policy
     if error["type"] == "extra_forbidden":
         message = "unknown field"
     elif error["type"] == "union_tag_invalid":
+        field, line = f"{field}.type", _nearest_line(lines, (*loc, "type"), root_line)
         message = (
             f"unknown fault type {error['input'].get('type')!r}, "
             f"expected one of {error['ctx']['expected_tags']}"
@@ -125,7 +126,7 @@ def _index(node: yaml.Node, path: tuple[str | int, ...], lines: Lines) -> list[t
         for key, value in node.value:
             name = key.value
             if name in seen:
-                errors.append((_line(key), f"{'.'.join(map(str, path + (name,)))}: duplicate key"))
+                errors.append((_line(key), f"{'.'.join(map(str, (*path, name)))}: duplicate key"))
             seen.add(name)
             errors += _index(value, (*path, name), lines)
             lines[(*path, name)] = _line(key)
@@ -164,5 +165,7 @@ def _duplicate_names(policies: list[Policy]) -> Iterator[PolicyError]:
     for policy in policies:
         where = policy.source
         if policy.name in seen:
-            yield PolicyError(where, f"metadata.name: {policy.name!r} is also used at {seen[policy.name]}")
+            yield PolicyError(
+                where, f"metadata.name: {policy.name!r} is also used at {seen[policy.name]}"
+            )
         seen.setdefault(policy.name, where)

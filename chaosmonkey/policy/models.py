@@ -1,4 +1,4 @@
-"""The policy format, `chaosmonkey/v1`: field names here are the interface users' files depend on."""
+"""The policy format `chaosmonkey/v1`: these field names are the interface users' files rely on."""
 
 from __future__ import annotations
 
@@ -49,6 +49,8 @@ def _signal_name(value: str | int) -> str:
 
 
 def _clock(value: Any) -> Any:
+    if isinstance(value, time):
+        return value
     if not isinstance(value, str) or not re.fullmatch(r"\d{2}:\d{2}(:\d{2})?", value):
         raise ValueError(f'expected a quoted time of day such as "09:00", got {value!r}')
     return value
@@ -108,9 +110,7 @@ class PauseFault(Model):
     duration: Duration = timedelta(seconds=30)
 
 
-Fault = Annotated[
-    KillFault | StopFault | RestartFault | PauseFault, Field(discriminator="type")
-]
+Fault = Annotated[KillFault | StopFault | RestartFault | PauseFault, Field(discriminator="type")]
 
 
 class Schedule(Model):
@@ -149,7 +149,9 @@ class Window(Model):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"expected an IANA timezone such as Europe/Amsterdam, got {value!r}")
+            raise ValueError(
+                f"expected an IANA timezone such as Europe/Amsterdam, got {value!r}"
+            ) from None
         return value
 
     @model_validator(mode="after")

@@ -1,0 +1,3 @@
+from chaosmonkey.cli import main
+
+main()

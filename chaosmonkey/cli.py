@@ -1,0 +1,235 @@
+"""The `chaosmonkey` command: parsing, exit codes and rendering; the work is done elsewhere.
+
+Exit codes: 0 done (every attack recovered, or was a dry run or skipped); 1 an attack or command
+failed; 2 invalid input; 3 the backend is unreachable or refused; 4 no target matches;
+5 a revert failed; 6 a target did not recover (a finding).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from chaosmonkey import __version__, logs
+from chaosmonkey.errors import ChaosMonkeyError
+from chaosmonkey.journal import DB_ENV, DEFAULT_DB, Journal
+from chaosmonkey.model import AttackRecord, Outcome
+from chaosmonkey.policy import load_paths, load_policy
+from chaosmonkey.runtime import Runtime
+
+EXIT_FAILED, EXIT_REVERT_FAILED, EXIT_NOT_RECOVERED = 1, 5, 6
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+db_option = click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar=DB_ENV,
+    default=DEFAULT_DB,
+    show_default=True,
+    help=f"The journal (SQLite); also ${DB_ENV}.",
+)
+output_option = click.option(
+    "--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+policy_option = click.option(
+    "--policy",
+    "policy_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A policy file.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="chaosmonkey")
+@click.option("--log-level", default="info", show_default=True, help="debug, info, warning, error")
+def cli(log_level: str) -> None:
+    """Chaos Monkey for Docker and Kubernetes: attacks on schedule, recovery measured."""
+    logs.configure(log_level)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(paths: tuple[Path, ...]) -> None:
+    """Check policy files; each error is printed as PATH:LINE: message."""
+    policies = load_paths(paths)
+    stderr.print(f"{len(policies)} valid {'policy' if len(policies) == 1 else 'policies'}")
+
+
+@cli.command()
+@policy_option
+@output_option
+@db_option
+def targets(policy_path: Path, output: str, db: Path) -> None:
+    """The targets the policy would pick from now."""
+    policy = load_policy(policy_path)
+    with Runtime.open(db) as runtime:
+        selection = runtime.engine.select(policy)
+    if output == "json":
+        _print_json(
+            [
+                {**t.ref(), "available": t.available, "healthy": t.healthy}
+                for t in selection.eligible
+            ]
+        )
+        return
+    table = Table("name", "group", "id", "health", title=f"{policy.name}: eligible targets")
+    for target in selection.eligible:
+        table.add_row(target.name, target.group, target.id[:12], _health(target.healthy))
+    stdout.print(table)
+    limits = policy.spec.limits
+    stdout.print(
+        f"each run picks up to {limits.max_targets} of them, "
+        f"maxUnavailable {limits.max_unavailable} per group"
+    )
+
+
+@cli.command()
+@policy_option
+@click.option("--dry-run", is_flag=True, help="Change nothing, whatever the policy says.")
+@output_option
+@db_option
+def attack(policy_path: Path, dry_run: bool, output: str, db: Path) -> None:
+    """Run the policy once, now: schedule and window ignored, every other guard kept."""
+    policy = load_policy(policy_path)
+    with Runtime.open(db) as runtime, _progress(runtime, policy.name) as notify:
+        runtime.engine.notify = notify
+        records = runtime.engine.run_policy(
+            policy, dry_run=True if dry_run else None, in_window_only=False
+        )
+    _print_records(records, output)
+    sys.exit(_attack_exit_code(records))
+
+
+@cli.command()
+@click.option("--policies", "policies_dir", required=True, type=click.Path(path_type=Path))
+@click.option("--metrics-port", default=9797, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--metrics-address", default="0.0.0.0", show_default=True)  # noqa: S104
+@db_option
+def run(policies_dir: Path, metrics_port: int, metrics_address: str, db: Path) -> None:
+    """The daemon: every policy on its schedule, metrics on /metrics."""
+    policies = load_paths([policies_dir])
+    from chaosmonkey.daemon import serve
+
+    serve(policies, db, metrics_port, metrics_address)
+
+
+@cli.command()
+@output_option
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
+@db_option
+def history(output: str, limit: int, db: Path) -> None:
+    """The most recent attacks, newest first."""
+    journal = _existing_journal(db)
+    _print_records(journal.attacks(limit), output)
+
+
+@cli.command()
+@click.option("--all", "revert_all", is_flag=True, required=True, help="Every open fault.")
+@output_option
+@db_option
+def revert(revert_all: bool, output: str, db: Path) -> None:
+    """Undo every fault the journal holds as active."""
+    with Runtime.open(db) as runtime:
+        results = runtime.engine.revert_open_faults()
+    rows = [
+        {
+            "attack_id": inj.attack_id,
+            "target": inj.target.name,
+            "action": inj.action,
+            "result": str(result),
+        }
+        for inj, result in results
+    ]
+    if output == "json":
+        _print_json(rows)
+    else:
+        stdout.print(f"{len(rows)} open fault(s)")
+        for row in rows:
+            stdout.print(f"{row['attack_id']} {row['action']} on {row['target']}: {row['result']}")
+    if any(row["result"].startswith("failed") for row in rows):
+        sys.exit(EXIT_REVERT_FAILED)
+
+
+def _existing_journal(db: Path) -> Journal:
+    if not db.exists():
+        raise ChaosMonkeyError(f"{db}: no journal here; pass --db or set ${DB_ENV}")
+    return Journal(db)
+
+
+@contextmanager
+def _progress(runtime: Runtime, policy: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on a terminal for long waits; silent otherwise."""
+    if not stderr.is_terminal:
+        yield lambda message: None
+        return
+    with stderr.status(f"{policy}: selecting targets") as status:
+        yield lambda message: status.update(f"{policy}: {message}")
+
+
+def _print_records(records: list[AttackRecord], output: str) -> None:
+    if output == "json":
+        _print_json([record.to_dict() for record in records])
+        return
+    table = Table("id", "policy", "target", "group", "fault", "status", "detect s", "recover s")
+    for r in records:
+        table.add_row(
+            r.id,
+            r.policy,
+            r.target.name,
+            r.target.group,
+            r.fault,
+            (r.outcome or r.status).value,
+            _seconds(r.time_to_detect_seconds),
+            _seconds(r.recovery_seconds),
+        )
+    stdout.print(table)
+    for r in records:
+        if r.reason and r.outcome is not Outcome.RECOVERED:
+            stdout.print(f"{r.id}: {r.reason}")
+
+
+def _attack_exit_code(records: list[AttackRecord]) -> int:
+    outcomes = {record.outcome for record in records}
+    if Outcome.FAILED in outcomes:
+        return EXIT_FAILED
+    if Outcome.NOT_RECOVERED in outcomes:
+        return EXIT_NOT_RECOVERED
+    return 0
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _health(healthy: bool | None) -> str:
+    return {None: "no check", True: "healthy", False: "unhealthy"}[healthy]
+
+
+def main() -> None:
+    """Entry point: user errors print their lines and exit with their code, bugs keep tracebacks."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except ChaosMonkeyError as error:
+        for line in str(error).splitlines():
+            print(line, file=sys.stderr)
+        sys.exit(error.exit_code)

@@ -1,0 +1,252 @@
+"""An attack step by step: select, check limits, journal, inject, observe, revert, outcome.
+
+Revert runs in `finally`: whatever happens after a fault is applied (an error, a halt, a signal),
+a reversible fault is undone, and the journal says what was found.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import structlog
+
+from chaosmonkey.backends.base import Backend, RecoveryWatch
+from chaosmonkey.durations import format_duration
+from chaosmonkey.errors import ChaosMonkeyError, NoTargets
+from chaosmonkey.journal import Journal
+from chaosmonkey.model import (
+    AttackRecord,
+    Injection,
+    Observation,
+    Outcome,
+    RevertResult,
+    Status,
+    Target,
+)
+from chaosmonkey.policy.models import PauseFault, Policy
+from chaosmonkey.probes import ProbeWatch
+from chaosmonkey.safety import window_closed_reason
+from chaosmonkey.selection import Selection, choose, eligible
+
+log = structlog.get_logger("chaosmonkey.engine")
+
+NO_TARGET = Target(backend="", id="", name="", group="")
+
+
+class Recorder(Protocol):
+    """Where finished attacks are reported besides the journal (the metrics)."""
+
+    def attack_finished(self, record: AttackRecord) -> None: ...
+
+
+class NoRecorder:
+    def attack_finished(self, record: AttackRecord) -> None:
+        pass
+
+
+@dataclass
+class Engine:
+    """Runs policies against backends; one instance serves the CLI and the daemon."""
+
+    backend_for: Callable[[str], Backend]
+    journal: Journal
+    recorder: Recorder = field(default_factory=NoRecorder)
+    rng: random.Random = field(default_factory=random.Random)
+    halted: threading.Event = field(default_factory=threading.Event)
+    notify: Callable[[str], None] = lambda message: None
+
+    def select(self, policy: Policy) -> Selection:
+        """The targets a run of `policy` would attack now; raises NoTargets when none match."""
+        backend = self.backend_for(policy.spec.backend)
+        everyone = backend.list_targets()
+        candidates = eligible(everyone, policy.spec.targets)
+        if not candidates:
+            raise NoTargets(
+                f"{policy.source}: spec.targets matches no running {backend.name} target"
+            )
+        return choose(candidates, everyone, policy.spec.limits, self.rng)
+
+    def run_policy(
+        self, policy: Policy, *, dry_run: bool | None = None, in_window_only: bool = True
+    ) -> list[AttackRecord]:
+        """One run of a policy: every chosen target attacked at once, each observed to the end."""
+        dry = policy.spec.dry_run if dry_run is None else dry_run
+        closed = window_closed_reason(policy.spec.window, datetime.now(UTC))
+        if in_window_only and closed:
+            return [self.record_unrun(policy, Outcome.SKIPPED, closed, dry_run=dry)]
+        selection = self.select(policy)
+        if not selection.chosen:
+            refusal = selection.refused[0]
+            return [self.record_unrun(policy, Outcome.SKIPPED, refusal.reason, refusal.target, dry)]
+        with ThreadPoolExecutor(max_workers=len(selection.chosen)) as pool:
+            runs = [pool.submit(self.attack, policy, target, dry) for target in selection.chosen]
+            return [run.result() for run in runs]
+
+    def attack(self, policy: Policy, target: Target, dry_run: bool) -> AttackRecord:
+        record = AttackRecord(
+            id=uuid.uuid4().hex[:16],
+            policy=policy.name,
+            backend=policy.spec.backend,
+            fault=policy.spec.fault.type,
+            target=target,
+            dry_run=dry_run,
+            created_at=time.time(),
+        )
+        with structlog.contextvars.bound_contextvars(attack_id=record.id, policy=policy.name):
+            backend = self.backend_for(policy.spec.backend)
+            injection = backend.plan(record.id, target, policy.spec.fault)
+            if dry_run:
+                log.info("attack_dry_run", target=target.name, action=injection.action)
+                return self._finish(record, Outcome.DRY_RUN, "dry run: nothing was changed", True)
+            self.journal.record_attack(record, injection)
+            log.info("attack_recorded", target=target.name, action=injection.action)
+            self._inject_and_observe(policy, backend, injection, record)
+            return self._finish(record, record.outcome or Outcome.FAILED, record.reason, False)
+
+    def _inject_and_observe(
+        self, policy: Policy, backend: Backend, injection: Injection, record: AttackRecord
+    ) -> None:
+        reverted = False
+        try:
+            with self._watch(policy, backend, injection.target) as watch:
+                record.injected_at = backend.apply(injection)
+                record.status = Status.INJECTED
+                self.journal.mark_injected(record)
+                log.info("fault_injected", target=injection.target.name, action=injection.action)
+                hold = _hold_for(policy)
+                if hold:
+                    self.notify(f"holding {injection.action} on {injection.target.name} for {hold}")
+                    self.halted.wait(hold.total_seconds())
+                    reverted = self._revert(injection, record)
+                deadline = record.injected_at + (hold or timedelta()).total_seconds()
+                deadline += policy.spec.recovery.timeout.total_seconds()
+                self.notify(f"waiting for {injection.target.group} to recover")
+                observation = _wait(watch, deadline, self.halted)
+            record.detected_at = observation.impact_at
+            record.recovered_at = observation.recovered_at
+            record.outcome, record.reason = _judge(record, policy, self.halted.is_set())
+        except ChaosMonkeyError as error:
+            record.outcome, record.reason = Outcome.FAILED, str(error)
+            log.error("attack_failed", error=str(error))
+        finally:
+            if not reverted:
+                self._revert(injection, record)
+
+    def _watch(
+        self, policy: Policy, backend: Backend, target: Target
+    ) -> AbstractContextManager[RecoveryWatch]:
+        watch = backend.watch(target)
+        probe = policy.spec.recovery.probe
+        return ProbeWatch(probe, watch) if probe else watch
+
+    def _revert(self, injection: Injection, record: AttackRecord) -> bool:
+        try:
+            result = self.backend_for(injection.backend).revert(injection)
+        except ChaosMonkeyError as error:
+            log.error("revert_failed", target=injection.target.name, error=str(error))
+            record.reason = f"revert failed: {error}; the fault stays recorded as active"
+            return False
+        self.journal.mark_reverted(injection.attack_id, result)
+        record.revert_result = result
+        log.info("fault_reverted", target=injection.target.name, result=result.value)
+        return True
+
+    def record_unrun(
+        self,
+        policy: Policy,
+        outcome: Outcome,
+        reason: str,
+        target: Target = NO_TARGET,
+        dry_run: bool | None = None,
+    ) -> AttackRecord:
+        """Records a run that attacked nothing (skipped by a guard, or failed before any fault)."""
+        record = AttackRecord(
+            id=uuid.uuid4().hex[:16],
+            policy=policy.name,
+            backend=policy.spec.backend,
+            fault=policy.spec.fault.type,
+            target=target,
+            dry_run=policy.spec.dry_run if dry_run is None else dry_run,
+            created_at=time.time(),
+        )
+        with structlog.contextvars.bound_contextvars(attack_id=record.id, policy=policy.name):
+            log.info("attack_not_run", outcome=outcome.value, reason=reason)
+            return self._finish(record, outcome, reason, True)
+
+    def _finish(
+        self, record: AttackRecord, outcome: Outcome, reason: str | None, new: bool
+    ) -> AttackRecord:
+        record.outcome, record.reason = outcome, reason
+        record.status, record.ended_at = Status.DONE, time.time()
+        if new:
+            self.journal.record_attack(record)
+        self.journal.finish(record)
+        self.recorder.attack_finished(record)
+        log.info(
+            "attack_finished",
+            outcome=outcome.value,
+            target=record.target.name,
+            recovery_seconds=record.recovery_seconds,
+            time_to_detect_seconds=record.time_to_detect_seconds,
+            reason=reason,
+        )
+        return record
+
+    def revert_open_faults(self) -> list[tuple[Injection, RevertResult | str]]:
+        """Undoes every fault the journal holds as possibly applied (after a crash, or on demand),
+        and closes the attacks that were cut off."""
+        results: list[tuple[Injection, RevertResult | str]] = []
+        for injection in self.journal.open_faults():
+            try:
+                result = self.backend_for(injection.backend).revert(injection)
+            except ChaosMonkeyError as error:
+                log.error("revert_failed", attack_id=injection.attack_id, error=str(error))
+                results.append((injection, f"failed: {error}"))
+                continue
+            self.journal.mark_reverted(injection.attack_id, result)
+            log.info("fault_reverted", attack_id=injection.attack_id, result=result.value)
+            results.append((injection, result))
+        for record in self.journal.unfinished_attacks():
+            record.outcome, record.ended_at = Outcome.FAILED, time.time()
+            record.reason = (
+                "interrupted: the monkey stopped during the attack; its fault was reverted"
+            )
+            self.journal.finish(record)
+        return results
+
+
+def _hold_for(policy: Policy) -> timedelta | None:
+    fault = policy.spec.fault
+    return fault.duration if isinstance(fault, PauseFault) else None
+
+
+def _wait(watch: RecoveryWatch, deadline: float, halted: threading.Event) -> Observation:
+    """Waits for recovery in short steps so that a halt cuts the wait short."""
+    while True:
+        step = min(deadline, time.time() + 0.5)
+        observation = watch.wait_recovered(step)
+        if observation.recovered_at is not None or step >= deadline or halted.is_set():
+            return observation
+
+
+def _judge(record: AttackRecord, policy: Policy, halted: bool) -> tuple[Outcome, str | None]:
+    timeout = format_duration(policy.spec.recovery.timeout)
+    if record.recovered_at is not None:
+        return Outcome.RECOVERED, None
+    if halted:
+        return Outcome.FAILED, "halted before recovery was seen"
+    if record.detected_at is None:
+        return Outcome.FAILED, f"no impact seen within {timeout}: the fault did not take effect"
+    return (
+        Outcome.NOT_RECOVERED,
+        f"{record.target.group} not back within recovery.timeout {timeout}",
+    )

@@ -1,0 +1,48 @@
+"""Wires the journal, the backends and the engine together for one command or the daemon."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chaosmonkey.backends.base import Backend
+from chaosmonkey.engine import Engine
+from chaosmonkey.errors import ChaosMonkeyError
+from chaosmonkey.journal import Journal
+
+
+def connect_backend(name: str) -> Backend:
+    """The backend called `name`, connected; its SDK is imported only when it is used."""
+    if name == "docker":
+        from chaosmonkey.backends.docker import DockerBackend
+
+        return DockerBackend.connect()
+    raise ChaosMonkeyError(f"spec.backend: {name!r} is not available in this version; use docker")
+
+
+@dataclass
+class Runtime:
+    journal: Journal
+    engine: Engine = field(init=False)
+    _backends: dict[str, Backend] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.engine = Engine(backend_for=self.backend, journal=self.journal)
+
+    def backend(self, name: str) -> Backend:
+        if name not in self._backends:
+            self._backends[name] = connect_backend(name)
+        return self._backends[name]
+
+    @classmethod
+    @contextmanager
+    def open(cls, db: Path) -> Iterator[Runtime]:
+        runtime = cls(Journal(db))
+        try:
+            yield runtime
+        finally:
+            for backend in runtime._backends.values():
+                backend.close()
+            runtime.journal.close()

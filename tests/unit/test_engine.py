@@ -1,0 +1,182 @@
+"""The attack sequence with a backend held in memory: journal first, revert always."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaosmonkey.engine import Engine
+from chaosmonkey.errors import NoTargets
+from chaosmonkey.journal import Journal
+from chaosmonkey.model import AttackRecord, Outcome, RevertResult, Target
+from chaosmonkey.policy.models import Policy
+from tests.unit.fakes import FakeBackend
+
+WEB = [Target("docker", f"c{i}", f"web-{i}", "web", {"app": "web"}, healthy=True) for i in range(3)]
+
+
+def policy(fault: dict[str, Any], dry_run: bool = False, **spec: Any) -> Policy:
+    return Policy.model_validate(
+        {
+            "apiVersion": "chaosmonkey/v1",
+            "kind": "Policy",
+            "metadata": {"name": "web-test"},
+            "spec": {
+                "dryRun": dry_run,
+                "targets": {"labels": {"app": "web"}},
+                "fault": fault,
+                "recovery": {"timeout": "1s"},
+                **spec,
+            },
+        }
+    )
+
+
+class Collected:
+    def __init__(self) -> None:
+        self.records: list[AttackRecord] = []
+
+    def attack_finished(self, record: AttackRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    return Journal(tmp_path / "journal.db")
+
+
+def engine_for(backend: FakeBackend, journal: Journal) -> tuple[Engine, Collected]:
+    collected = Collected()
+    engine = Engine(lambda name: backend, journal, collected, random.Random(3))
+    return engine, collected
+
+
+def test_the_fault_is_in_the_journal_before_it_is_applied(journal: Journal) -> None:
+    """At the moment of the backend call the fault is already recorded as open."""
+    backend = FakeBackend(WEB, journal=journal)
+    engine, collected = engine_for(backend, journal)
+    [record] = engine.run_policy(policy({"type": "kill"}))
+    assert backend.journal_state_at_apply == ["recorded"]
+    assert record.outcome is Outcome.RECOVERED
+    assert record.recovery_seconds == pytest.approx(0.05, abs=0.001)
+    assert record.time_to_detect_seconds == 0
+    assert collected.records == [record]
+    assert journal.open_faults() == []
+
+
+def test_dry_run_changes_nothing(journal: Journal) -> None:
+    """A dry run plans the fault, records the outcome dry_run and applies nothing."""
+    backend = FakeBackend(WEB)
+    engine, _ = engine_for(backend, journal)
+    [record] = engine.run_policy(policy({"type": "kill"}, dry_run=True))
+    assert record.outcome is Outcome.DRY_RUN
+    assert backend.applied == []
+    assert journal.attacks()[0].outcome is Outcome.DRY_RUN
+
+
+def test_forced_dry_run_overrides_an_armed_policy(journal: Journal) -> None:
+    """`--dry-run` wins over dryRun: false."""
+    backend = FakeBackend(WEB)
+    engine, _ = engine_for(backend, journal)
+    [record] = engine.run_policy(policy({"type": "kill"}), dry_run=True)
+    assert record.outcome is Outcome.DRY_RUN and backend.applied == []
+
+
+def test_a_target_that_never_comes_back_is_not_recovered(journal: Journal) -> None:
+    """No recovery within recovery.timeout gives not_recovered, with the reason."""
+    backend = FakeBackend(WEB, recover_after=None)
+    engine, _ = engine_for(backend, journal)
+    [record] = engine.run_policy(policy({"type": "kill"}))
+    assert record.outcome is Outcome.NOT_RECOVERED
+    assert record.reason == "web not back within recovery.timeout 1s"
+    assert record.recovery_seconds is None
+
+
+def test_pause_is_held_then_reverted(journal: Journal) -> None:
+    """A pause is held for its duration, reverted, and its revert recorded."""
+    backend = FakeBackend(WEB, recover_after=0.3)
+    engine, _ = engine_for(backend, journal)
+    [record] = engine.run_policy(policy({"type": "pause", "duration": "200ms"}))
+    assert [i.attack_id for i in backend.reverted] == [record.id]
+    assert record.revert_result is RevertResult.REVERTED
+    assert record.outcome is Outcome.RECOVERED
+    assert journal.open_faults() == []
+
+
+def test_a_failed_apply_is_still_reverted_and_recorded(journal: Journal) -> None:
+    """When the backend call fails, the outcome is failed and the revert still runs."""
+    backend = FakeBackend(WEB, fail_apply=True)
+    engine, _ = engine_for(backend, journal)
+    [record] = engine.run_policy(policy({"type": "stop"}))
+    assert record.outcome is Outcome.FAILED
+    assert record.reason == "engine refused the call"
+    assert len(backend.reverted) == 1
+    assert journal.open_faults() == []
+
+
+def test_no_matching_target_is_an_error(journal: Journal) -> None:
+    """A selector matching nothing raises NoTargets naming the policy."""
+    engine, _ = engine_for(FakeBackend([]), journal)
+    with pytest.raises(NoTargets, match="web-test: spec.targets matches no running docker target"):
+        engine.run_policy(policy({"type": "kill"}))
+
+
+def test_caps_refusal_is_recorded_as_skipped(journal: Journal) -> None:
+    """When every candidate would break maxUnavailable the run is skipped, with the reason."""
+    down = Target("docker", "d", "web-down", "web", {"app": "web"}, running=False)
+    engine, collected = engine_for(FakeBackend([*WEB, down]), journal)
+    [record] = engine.run_policy(policy({"type": "kill"}))
+    assert record.outcome is Outcome.SKIPPED
+    assert record.reason is not None and "maxUnavailable 1" in record.reason
+    assert collected.records[0].outcome is Outcome.SKIPPED
+
+
+def test_outside_the_window_nothing_runs(journal: Journal) -> None:
+    """A window that excludes every day skips the run unless the window is ignored."""
+    backend = FakeBackend(WEB)
+    engine, _ = engine_for(backend, journal)
+    closed = policy({"type": "kill"}, window={"days": [], "start": "00:00", "end": "00:01"})
+    [record] = engine.run_policy(closed)
+    assert record.outcome is Outcome.SKIPPED and backend.applied == []
+    [forced] = engine.run_policy(closed, in_window_only=False)
+    assert forced.outcome is Outcome.RECOVERED
+
+
+def test_max_targets_attacks_in_parallel(journal: Journal) -> None:
+    """Two targets of different groups are attacked in one run, each observed."""
+    targets = [Target("docker", f"c{i}", f"w{i}", f"g{i}", {"app": "web"}) for i in range(4)]
+    backend = FakeBackend(targets)
+    engine, _ = engine_for(backend, journal)
+    records = engine.run_policy(policy({"type": "kill"}, limits={"maxTargets": 2}))
+    assert len(records) == 2 and len(backend.applied) == 2
+    assert len({r.target.id for r in records}) == 2
+
+
+def test_open_faults_are_reverted_after_a_crash(journal: Journal) -> None:
+    """A fault left open by a dead process is reverted at the next start and its attack closed."""
+    backend = FakeBackend(WEB)
+    engine, _ = engine_for(backend, journal)
+    target = WEB[0]
+    record = AttackRecord("dead1", "web-test", "docker", "stop", target, False, created_at=1.0)
+    journal.record_attack(record, backend.plan("dead1", target, policy({"type": "stop"}).spec.fault))
+    results = engine.revert_open_faults()
+    assert [(i.attack_id, r) for i, r in results] == [("dead1", RevertResult.REVERTED)]
+    assert journal.open_faults() == []
+    [closed] = journal.attacks()
+    assert closed.outcome is Outcome.FAILED and closed.reason and "interrupted" in closed.reason
+
+
+def test_halt_cuts_a_hold_short_and_reverts(journal: Journal) -> None:
+    """A halt during a long pause reverts at once instead of waiting out the duration."""
+    backend = FakeBackend(WEB, recover_after=None)
+    engine, _ = engine_for(backend, journal)
+    engine.halted.set()
+    [record] = engine.run_policy(policy({"type": "pause", "duration": "1h"}))
+    assert record.revert_result is RevertResult.REVERTED
+    assert record.outcome is Outcome.FAILED
+    assert record.reason == "halted before recovery was seen"
+    assert timedelta(seconds=record.ended_at - record.created_at) < timedelta(seconds=5)
