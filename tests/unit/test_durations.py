@@ -13,7 +13,15 @@ from chaosmonkey.durations import format_duration, parse_duration
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("250ms", 0.25), ("90s", 90), ("10m", 600), ("1h30m", 5400), ("2d", 172800), (5, 5), ("0s", 0)],
+    [
+        ("250ms", 0.25),
+        ("90s", 90),
+        ("10m", 600),
+        ("1h30m", 5400),
+        ("2d", 172800),
+        (5, 5),
+        ("0s", 0),
+    ],
 )
 def test_parses_units(text: str | int, seconds: float) -> None:
     """Each unit and a combination of units read as the seconds they mean."""

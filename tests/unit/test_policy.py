@@ -75,15 +75,43 @@ def test_dry_run_is_the_default(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ("    signal: SIGKILL", "    signal: SIGKIL", ":12: spec.fault.signal: expected a signal name"),
-        ("    type: kill", "    type: explode", ":11: spec.fault.type: unknown fault type 'explode'"),
-        ("    timeout: 120s", "    timeout: -5s", ":19: spec.recovery.timeout: expected a duration"),
-        ("    timeout: 120s", "    timeout: soon", ":19: spec.recovery.timeout: expected a duration"),
-        ("    interval: 10m", "    cron: '61 * * * *'", ":14: spec.schedule.cron: expected a valid"),
-        ("    interval: 10m", "    cron: '0 9 * * 1-5'", ":14: spec.schedule.cron: expected weekday"),
+        (
+            "    signal: SIGKILL",
+            "    signal: SIGKIL",
+            ":12: spec.fault.signal: expected a signal name",
+        ),
+        (
+            "    type: kill",
+            "    type: explode",
+            ":11: spec.fault.type: unknown fault type 'explode'",
+        ),
+        (
+            "    timeout: 120s",
+            "    timeout: -5s",
+            ":19: spec.recovery.timeout: expected a duration",
+        ),
+        (
+            "    timeout: 120s",
+            "    timeout: soon",
+            ":19: spec.recovery.timeout: expected a duration",
+        ),
+        (
+            "    interval: 10m",
+            "    cron: '61 * * * *'",
+            ":14: spec.schedule.cron: expected a valid",
+        ),
+        (
+            "    interval: 10m",
+            "    cron: '0 9 * * 1-5'",
+            ":14: spec.schedule.cron: expected weekday",
+        ),
         ("    maxUnavailable: 1", "    maxUnavailable: 150%", ":17: spec.limits.maxUnavailable"),
         ("    maxTargets: 1", "    maxTargets: 0", ":16: spec.limits.maxTargets: Input should be"),
-        ("    labels: {app: web}", "    labelz: {app: web}", ":9: spec.targets.labelz: unknown field"),
+        (
+            "    labels: {app: web}",
+            "    labelz: {app: web}",
+            ":9: spec.targets.labelz: unknown field",
+        ),
         ("  name: web-kill", "  name: Web_Kill", ":4: metadata.name: String should match"),
         ("apiVersion: chaosmonkey/v1", "apiVersion: v2", ":1: apiVersion: Input should be"),
     ],
@@ -142,7 +170,9 @@ def test_unquoted_time_is_refused(tmp_path: Path) -> None:
 
 def test_pause_takes_a_duration(tmp_path: Path) -> None:
     """The pause fault reads its duration."""
-    text = VALID.replace("    type: kill\n    signal: SIGKILL", "    type: pause\n    duration: 1m30s")
+    text = VALID.replace(
+        "    type: kill\n    signal: SIGKILL", "    type: pause\n    duration: 1m30s"
+    )
     fault = load_policy(write(tmp_path, text)).spec.fault
     assert isinstance(fault, PauseFault)
     assert fault.duration.total_seconds() == 90

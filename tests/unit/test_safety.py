@@ -8,8 +8,10 @@ from chaosmonkey.policy.models import Window
 from chaosmonkey.safety import window_closed_reason
 
 AMSTERDAM_OFFICE = Window(
-    timezone="Europe/Amsterdam", days=["mon", "tue", "wed", "thu", "fri"],
-    start=time(9), end=time(17),
+    timezone="Europe/Amsterdam",
+    days=["mon", "tue", "wed", "thu", "fri"],
+    start=time(9),
+    end=time(17),
 )
 
 
@@ -33,7 +35,8 @@ def test_the_end_is_exclusive() -> None:
 def test_weekend_days_are_closed() -> None:
     """Saturday noon is outside a weekday window, and the reason names the day."""
     reason = window_closed_reason(AMSTERDAM_OFFICE, datetime(2026, 11, 28, 11, 0, tzinfo=UTC))
-    assert reason is not None and "sat is not one of" in reason
+    assert reason is not None
+    assert "sat is not one of" in reason
 
 
 def test_daylight_saving_moves_the_window_in_utc() -> None:
