@@ -25,6 +25,8 @@ def serve(policies: list[Policy], db: Path, metrics_port: int, metrics_address: 
         engine = runtime.engine
         metrics = Metrics(active_faults=runtime.journal.active_fault_counts)
         engine.recorder = metrics
+        for policy in policies:
+            metrics.declare(policy.name, policy.spec.fault.type, policy.spec.backend)
         server = metrics.serve(metrics_port, metrics_address)
         for injection, result in engine.revert_open_faults():
             log.warning(

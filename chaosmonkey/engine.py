@@ -40,6 +40,7 @@ from chaosmonkey.selection import Selection, choose, eligible
 log = structlog.get_logger("chaosmonkey.engine")
 
 NO_TARGET = Target(backend="", id="", name="", group="")
+INTERRUPTED = "interrupted: the monkey stopped during the attack; its fault was reverted"
 
 
 class Recorder(Protocol):
@@ -217,9 +218,7 @@ class Engine:
             results.append((injection, result))
         for record in self.journal.unfinished_attacks():
             record.outcome, record.ended_at = Outcome.FAILED, time.time()
-            record.reason = (
-                "interrupted: the monkey stopped during the attack; its fault was reverted"
-            )
+            record.reason = INTERRUPTED
             self.journal.finish(record)
         return results
 
@@ -240,10 +239,10 @@ def _wait(watch: RecoveryWatch, deadline: float, halted: threading.Event) -> Obs
 
 def _judge(record: AttackRecord, policy: Policy, halted: bool) -> tuple[Outcome, str | None]:
     timeout = format_duration(policy.spec.recovery.timeout)
+    if halted:
+        return Outcome.FAILED, INTERRUPTED
     if record.recovered_at is not None:
         return Outcome.RECOVERED, None
-    if halted:
-        return Outcome.FAILED, "halted before recovery was seen"
     if record.detected_at is None:
         return Outcome.FAILED, f"no impact seen within {timeout}: the fault did not take effect"
     return (

@@ -114,12 +114,15 @@ class Metrics:
         if record.outcome is None:
             raise ValueError(f"attack {record.id} has no outcome yet; only ended attacks count")
         labels = (record.policy, record.fault, record.backend)
-        # All outcomes start at 0, so rate() and increase() see the first not_recovered.
-        for outcome in Outcome:
-            self._attacks.labels(*labels, outcome.value)
+        self.declare(*labels)
         self._attacks.labels(*labels, record.outcome.value).inc()
         _observe(self._recovery, labels, record.recovery_seconds)
         _observe(self._detect, labels, record.time_to_detect_seconds)
+
+    def declare(self, policy: str, fault: str, backend: str) -> None:
+        """Exports every outcome of a policy at 0, so rate() and increase() see its first one."""
+        for outcome in Outcome:
+            self._attacks.labels(policy, fault, backend, outcome.value)
 
     def render(self) -> bytes:
         """The registry in the Prometheus text exposition format."""

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,16 @@ import yaml
 
 
 def run_cli(
-    *args: str, db: Path, env: dict[str, str] | None = None, timeout: float = 120
+    *args: str,
+    db: Path | None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    wrapper: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """`chaosmonkey ARGS --db DB`, as a user runs it, with its exit code and both streams."""
+    """`chaosmonkey ARGS [--db DB]`, as a user runs it, with its exit code and both streams;
+    `wrapper` is a command prefix (such as setpriv to run as another user)."""
     return subprocess.run(
-        [sys.executable, "-m", "chaosmonkey", *args, "--db", str(db)],
+        [*wrapper, sys.executable, "-m", "chaosmonkey", *args, *(["--db", str(db)] if db else [])],
         capture_output=True,
         text=True,
         timeout=timeout,

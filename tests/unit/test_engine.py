@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chaosmonkey.engine import Engine
+from chaosmonkey.engine import INTERRUPTED, Engine
 from chaosmonkey.errors import NoTargets
 from chaosmonkey.journal import Journal
 from chaosmonkey.model import AttackRecord, Outcome, RevertResult, Target
@@ -186,5 +186,5 @@ def test_halt_cuts_a_hold_short_and_reverts(journal: Journal) -> None:
     [record] = engine.run_policy(policy({"type": "pause", "duration": "1h"}))
     assert record.revert_result is RevertResult.REVERTED
     assert record.outcome is Outcome.FAILED
-    assert record.reason == "halted before recovery was seen"
+    assert record.reason == INTERRUPTED
     assert timedelta(seconds=record.ended_at - record.created_at) < timedelta(seconds=5)

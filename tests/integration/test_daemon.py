@@ -1,0 +1,185 @@
+"""`chaosmonkey run` as a real process: scheduled attacks, metrics read back through a real
+Prometheus, clean stop on SIGTERM, and faults left by a killed monkey reverted."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from docker.models.containers import Container
+
+from tests.conftest import StartPrometheus
+from tests.integration.cli import records, run_cli, unique_app, write_policy
+from tests.integration.conftest import RunTarget, WaitFor
+from tests.prometheus import values
+
+pytestmark = pytest.mark.docker
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Monkey:
+    """A `chaosmonkey run` process over a policy directory."""
+
+    def __init__(self, policies: Path, db: Path, port: int) -> None:
+        self.port = port
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "chaosmonkey",
+                "run",
+                "--policies",
+                str(policies),
+                "--metrics-port",
+                str(port),
+                "--metrics-address",
+                "127.0.0.1",
+                "--db",
+                str(db),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 20) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=timeout)
+
+
+@pytest.fixture
+def monkeys() -> Iterator[list[Monkey]]:
+    started: list[Monkey] = []
+    yield started
+    for monkey in started:
+        if monkey.process.poll() is None:
+            monkey.process.kill()
+            monkey.process.wait()
+
+
+def state(container: Container) -> str:
+    container.reload()
+    return str(container.status)
+
+
+def test_scheduled_attacks_are_counted_in_prometheus(
+    tmp_path: Path, run_target: RunTarget, prometheus: StartPrometheus, monkeys: list[Monkey]
+) -> None:
+    """The daemon kills a container every 2 s; a real Prometheus scrapes the exporter and
+    PromQL reads the recovered attacks back; SIGTERM stops the monkey with exit 0 and no fault
+    left active."""
+    app = unique_app()
+    run_target(labels={"app": app}, restart="always")
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    write_policy(
+        policies,
+        app,
+        {"type": "kill"},
+        name="scheduled-kill",
+        schedule={"interval": "2s"},
+        recovery={"timeout": "10s"},
+    )
+    monkey = Monkey(policies, tmp_path / "j.db", free_port())
+    monkeys.append(monkey)
+    server = prometheus([f"127.0.0.1:{monkey.port}"])
+    query = 'sum by (outcome) (chaosmonkey_attacks_total{policy="scheduled-kill"})'
+    result = server.wait_for(query, lambda r: values(r, "outcome").get("recovered", 0) >= 2, 40)
+    counts = values(result, "outcome")
+    assert counts["not_recovered"] == 0
+    assert counts["failed"] == 0
+    assert monkey.stop() == 0, monkey.process.stderr.read() if monkey.process.stderr else ""
+    history = records(run_cli("history", "--output", "json", db=tmp_path / "j.db"))
+    assert len([r for r in history if r["status"] == "recovered"]) >= 2
+    assert all(
+        r["time_to_detect_seconds"] is not None for r in history if r["status"] == "recovered"
+    )
+
+
+def test_sigterm_during_a_pause_reverts_it(
+    tmp_path: Path, run_target: RunTarget, wait_for: WaitFor, monkeys: list[Monkey]
+) -> None:
+    """Stopped in the middle of a one-hour pause, the monkey unpauses the target, then exits."""
+    app = unique_app()
+    container = run_target(labels={"app": app})
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    write_policy(
+        policies,
+        app,
+        {"type": "pause", "duration": "1h"},
+        name="long-pause",
+        schedule={"interval": "1s"},
+    )
+    monkey = Monkey(policies, tmp_path / "j.db", free_port())
+    monkeys.append(monkey)
+    wait_for(lambda: state(container) == "paused", "the pause", 20)
+    assert monkey.stop() == 0
+    assert state(container) == "running"
+    [record] = records(run_cli("history", "--output", "json", db=tmp_path / "j.db"))
+    assert record["revert"] == "reverted"
+    assert record["status"] == "failed"
+
+
+@pytest.mark.parametrize("how", ["revert --all", "next start"])
+def test_a_fault_left_by_a_killed_monkey_is_reverted(
+    how: str, tmp_path: Path, run_target: RunTarget, wait_for: WaitFor, monkeys: list[Monkey]
+) -> None:
+    """An attack killed with SIGKILL leaves the target paused; `revert --all` (or the daemon's
+    next start) unpauses it within 5 s and closes the attack as interrupted."""
+    app = unique_app()
+    container = run_target(labels={"app": app})
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    write_policy(
+        policies,
+        app,
+        {"type": "pause", "duration": "1h"},
+        name="killed-pause",
+        schedule={"interval": "1h"},
+    )
+    db = tmp_path / "j.db"
+    attack = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "chaosmonkey",
+            "attack",
+            "--db",
+            str(db),
+            "--policy",
+            str(policies / "killed-pause.yaml"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for(lambda: state(container) == "paused", "the pause", 20)
+    attack.kill()
+    attack.wait()
+    time.sleep(0.5)
+    assert state(container) == "paused"
+    started = time.monotonic()
+    if how == "revert --all":
+        result = run_cli("revert", "--all", "--output", "json", db=db)
+        assert result.returncode == 0, result.stderr
+        assert [r["result"] for r in records(result)] == ["reverted"]
+    else:
+        monkeys.append(Monkey(policies, db, free_port()))
+        wait_for(lambda: state(container) == "running", "the revert at start", 10)
+    assert state(container) == "running"
+    assert time.monotonic() - started < 5
+    [record] = records(run_cli("history", "--output", "json", db=db))
+    assert record["status"] == "failed"
+    assert "interrupted" in record["reason"]
