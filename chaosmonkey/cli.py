@@ -181,7 +181,9 @@ def _print_records(records: list[AttackRecord], output: str) -> None:
     if output == "json":
         _print_json([record.to_dict() for record in records])
         return
-    table = Table("id", "policy", "target", "group", "fault", "status", "detect s", "recover s")
+    table = Table()
+    for column in ("id", "policy", "target", "group", "fault", "status", "detect s", "recover s"):
+        table.add_column(column, no_wrap=column in {"id", "status"})
     for r in records:
         table.add_row(
             r.id,

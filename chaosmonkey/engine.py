@@ -21,7 +21,7 @@ import structlog
 
 from chaosmonkey.backends.base import Backend, RecoveryWatch
 from chaosmonkey.durations import format_duration
-from chaosmonkey.errors import ChaosMonkeyError, NoTargets
+from chaosmonkey.errors import ChaosMonkeyError, NoImpact, NoTargets
 from chaosmonkey.journal import Journal
 from chaosmonkey.model import (
     AttackRecord,
@@ -40,6 +40,8 @@ from chaosmonkey.selection import Selection, choose, eligible
 log = structlog.get_logger("chaosmonkey.engine")
 
 NO_TARGET = Target(backend="", id="", name="", group="")
+# The first sign of a fault (a die or pause event) comes within milliseconds; past this, none will.
+IMPACT_GRACE_S = 10.0
 INTERRUPTED = "interrupted: the monkey stopped during the attack; its fault was reverted"
 
 
@@ -123,9 +125,14 @@ class Engine:
                 record.status = Status.INJECTED
                 self.journal.mark_injected(record)
                 log.info("fault_injected", target=injection.target.name, action=injection.action)
+                if watch.wait_impact(record.injected_at + IMPACT_GRACE_S) is None:
+                    raise NoImpact(f"no impact seen within {IMPACT_GRACE_S:g}s of the fault")
                 hold = _hold_for(policy)
                 if hold:
-                    self.notify(f"holding {injection.action} on {injection.target.name} for {hold}")
+                    self.notify(
+                        f"holding {injection.action} on {injection.target.name} "
+                        f"for {format_duration(hold)}"
+                    )
                     self.halted.wait(hold.total_seconds())
                     reverted = self._revert(injection, record)
                 deadline = record.injected_at + (hold or timedelta()).total_seconds()
@@ -243,8 +250,6 @@ def _judge(record: AttackRecord, policy: Policy, halted: bool) -> tuple[Outcome,
         return Outcome.FAILED, INTERRUPTED
     if record.recovered_at is not None:
         return Outcome.RECOVERED, None
-    if record.detected_at is None:
-        return Outcome.FAILED, f"no impact seen within {timeout}: the fault did not take effect"
     return (
         Outcome.NOT_RECOVERED,
         f"{record.target.group} not back within recovery.timeout {timeout}",

@@ -59,6 +59,10 @@ class NoTargets(ChaosMonkeyError):
     exit_code = 4
 
 
+class NoImpact(ChaosMonkeyError):
+    """A fault was applied but the backend never showed its effect (recorded as failed)."""
+
+
 class RevertFailedError(ChaosMonkeyError):
     """A fault could not be reverted; it stays recorded as active in the journal."""
 
