@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from chaosmonkey import __version__, logs
 from chaosmonkey.errors import ChaosMonkeyError
@@ -26,9 +24,6 @@ from chaosmonkey.policy import load_paths, load_policy
 from chaosmonkey.runtime import Runtime
 
 EXIT_FAILED, EXIT_REVERT_FAILED, EXIT_NOT_RECOVERED = 1, 5, 6
-
-stdout = Console()
-stderr = Console(stderr=True)
 
 db_option = click.option(
     "--db",
@@ -63,7 +58,7 @@ def cli(log_level: str) -> None:
 def validate(paths: tuple[Path, ...]) -> None:
     """Check policy files; each error is printed as PATH:LINE: message."""
     policies = load_paths(paths)
-    stderr.print(f"{len(policies)} valid {'policy' if len(policies) == 1 else 'policies'}")
+    click.echo(f"{len(policies)} valid {'policy' if len(policies) == 1 else 'policies'}", err=True)
 
 
 @cli.command()
@@ -83,15 +78,9 @@ def targets(policy_path: Path, output: str, db: Path) -> None:
             ]
         )
         return
-    table = Table("name", "group", "id", "health", title=f"{policy.name}: eligible targets")
-    for target in selection.eligible:
-        table.add_row(target.name, target.group, target.id[:12], _health(target.healthy))
-    stdout.print(table)
-    limits = policy.spec.limits
-    stdout.print(
-        f"each run picks up to {limits.max_targets} of them, "
-        f"maxUnavailable {limits.max_unavailable} per group"
-    )
+    from chaosmonkey import render
+
+    render.targets_table(policy.name, selection.eligible, policy.spec.limits)
 
 
 @cli.command()
@@ -102,7 +91,7 @@ def targets(policy_path: Path, output: str, db: Path) -> None:
 def attack(policy_path: Path, dry_run: bool, output: str, db: Path) -> None:
     """Run the policy once, now: schedule and window ignored, every other guard kept."""
     policy = load_policy(policy_path)
-    with Runtime.open(db) as runtime, _progress(runtime, policy.name) as notify:
+    with Runtime.open(db) as runtime, _progress(policy.name) as notify:
         runtime.engine.notify = notify
         records = runtime.engine.run_policy(
             policy, dry_run=True if dry_run else None, in_window_only=False
@@ -154,9 +143,9 @@ def revert(revert_all: bool, output: str, db: Path) -> None:
     if output == "json":
         _print_json(rows)
     else:
-        stdout.print(f"{len(rows)} open fault(s)")
+        click.echo(f"{len(rows)} open fault(s)")
         for row in rows:
-            stdout.print(f"{row['attack_id']} {row['action']} on {row['target']}: {row['result']}")
+            click.echo(f"{row['attack_id']} {row['action']} on {row['target']}: {row['result']}")
     if any(row["result"].startswith("failed") for row in rows):
         sys.exit(EXIT_REVERT_FAILED)
 
@@ -168,37 +157,24 @@ def _existing_journal(db: Path) -> Journal:
 
 
 @contextmanager
-def _progress(runtime: Runtime, policy: str) -> Iterator[Callable[[str], None]]:
+def _progress(policy: str) -> Iterator[Callable[[str], None]]:
     """A spinner on a terminal for long waits; silent otherwise."""
-    if not stderr.is_terminal:
+    if not sys.stderr.isatty():
         yield lambda message: None
         return
-    with stderr.status(f"{policy}: selecting targets") as status:
-        yield lambda message: status.update(f"{policy}: {message}")
+    from chaosmonkey import render
+
+    with render.spinner(policy) as notify:
+        yield notify
 
 
 def _print_records(records: list[AttackRecord], output: str) -> None:
     if output == "json":
         _print_json([record.to_dict() for record in records])
         return
-    table = Table()
-    for column in ("id", "policy", "target", "group", "fault", "status", "detect s", "recover s"):
-        table.add_column(column, no_wrap=column in {"id", "status"})
-    for r in records:
-        table.add_row(
-            r.id,
-            r.policy,
-            r.target.name,
-            r.target.group,
-            r.fault,
-            (r.outcome or r.status).value,
-            _seconds(r.time_to_detect_seconds),
-            _seconds(r.recovery_seconds),
-        )
-    stdout.print(table)
-    for r in records:
-        if r.reason and r.outcome is not Outcome.RECOVERED:
-            stdout.print(f"{r.id}: {r.reason}")
+    from chaosmonkey import render
+
+    render.records_table(records)
 
 
 def _attack_exit_code(records: list[AttackRecord]) -> int:
@@ -212,14 +188,6 @@ def _attack_exit_code(records: list[AttackRecord]) -> int:
 
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
-
-
-def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-def _health(healthy: bool | None) -> str:
-    return {None: "no check", True: "healthy", False: "unhealthy"}[healthy]
 
 
 def main() -> None:

@@ -13,16 +13,15 @@ from chaosmonkey.backends.base import RecoveryWatch
 from chaosmonkey.model import Observation
 from chaosmonkey.policy.models import Probe
 
+# How long a TCP probe waits for an accepted connection to be closed under it.
+TCP_SETTLE_S = 0.05
+
 
 def probe_once(probe: Probe) -> bool:
     """One check: True when the service answered as expected within the probe's timeout."""
     timeout = probe.timeout.total_seconds()
     if probe.tcp is not None:
-        try:
-            with socket.create_connection((probe.tcp.host, probe.tcp.port), timeout=timeout):
-                return True
-        except OSError:
-            return False
+        return _tcp_answers(probe.tcp.host, probe.tcp.port, timeout)
     assert probe.http is not None
     try:
         with urllib.request.urlopen(probe.http.url, timeout=timeout) as response:  # noqa: S310
@@ -30,6 +29,20 @@ def probe_once(probe: Probe) -> bool:
     except urllib.error.HTTPError as error:
         return error.code == probe.http.expect_status
     except (OSError, ValueError):
+        return False
+
+
+def _tcp_answers(host: str, port: int, timeout: float) -> bool:
+    """Connected, and not closed at once: a proxy in front of a port (docker-proxy) accepts the
+    connection while nothing listens behind it, then closes it right away."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as connection:
+            connection.settimeout(min(timeout, TCP_SETTLE_S))
+            try:
+                return connection.recv(1, socket.MSG_PEEK) != b""
+            except TimeoutError:
+                return True  # open and silent: a server that waits for the client to speak
+    except OSError:
         return False
 
 
@@ -65,14 +78,13 @@ class ProbeWatch:
     def _poll(self) -> None:
         interval = self._probe.interval.total_seconds()
         while not self._stopped.is_set():
-            started = time.monotonic()
+            started, asked = time.monotonic(), time.time()
             ok = probe_once(self._probe)
             with self._changed:
-                seen = time.time()
                 if not ok and self._first_failure is None:
-                    self._first_failure = seen
+                    self._first_failure = time.time()  # seen failing once the check gave up
                 elif ok and self._first_failure is not None and self._recovered is None:
-                    self._recovered = seen
+                    self._recovered = asked  # it answered the check sent at this moment
                 self._changed.notify_all()
             self._stopped.wait(max(0.0, interval - (time.monotonic() - started)))
 

@@ -1,0 +1,62 @@
+"""Tables and the progress spinner for people at a terminal (rich); JSON output needs none of it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.table import Table
+
+from chaosmonkey.model import AttackRecord, Outcome, Target
+from chaosmonkey.policy.models import Limits
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+def targets_table(policy: str, targets: list[Target], limits: Limits) -> None:
+    table = Table("name", "group", "id", "health", title=f"{policy}: eligible targets")
+    for target in targets:
+        table.add_row(target.name, target.group, target.id[:12], _health(target.healthy))
+    stdout.print(table)
+    stdout.print(
+        f"each run picks up to {limits.max_targets} of them, "
+        f"maxUnavailable {limits.max_unavailable} per group"
+    )
+
+
+def records_table(records: list[AttackRecord]) -> None:
+    table = Table()
+    for column in ("id", "policy", "target", "group", "fault", "status", "detect s", "recover s"):
+        table.add_column(column, no_wrap=column in {"id", "status"})
+    for r in records:
+        table.add_row(
+            r.id,
+            r.policy,
+            r.target.name,
+            r.target.group,
+            r.fault,
+            (r.outcome or r.status).value,
+            _seconds(r.time_to_detect_seconds),
+            _seconds(r.recovery_seconds),
+        )
+    stdout.print(table)
+    for r in records:
+        if r.reason and r.outcome is not Outcome.RECOVERED:
+            stdout.print(f"{r.id}: {r.reason}")
+
+
+@contextmanager
+def spinner(policy: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr whose text the engine updates during long waits."""
+    with stderr.status(f"{policy}: selecting targets") as status:
+        yield lambda message: status.update(f"{policy}: {message}")
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _health(healthy: bool | None) -> str:
+    return {None: "no check", True: "healthy", False: "unhealthy"}[healthy]

@@ -1,0 +1,70 @@
+"""Probes against real sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from chaosmonkey.policy.models import Probe, TcpProbe
+from chaosmonkey.probes import probe_once
+
+
+def serve(close_at_once: bool) -> tuple[int, threading.Event]:
+    """A listener that closes each connection at once, or holds it until told to stop."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def accept() -> None:
+        with listener:
+            listener.settimeout(0.05)
+            while not stop.is_set():
+                try:
+                    connection, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                if close_at_once:
+                    connection.close()
+                else:
+                    stop.wait(1)
+                    connection.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return listener.getsockname()[1], stop
+
+
+@pytest.fixture
+def stops() -> Iterator[list[threading.Event]]:
+    events: list[threading.Event] = []
+    yield events
+    for event in events:
+        event.set()
+
+
+def tcp(port: int) -> Probe:
+    return Probe(tcp=TcpProbe(host="127.0.0.1", port=port), timeout=timedelta(milliseconds=300))
+
+
+def test_tcp_probe_accepts_a_listening_server(stops: list[threading.Event]) -> None:
+    """A server that accepts and keeps the connection open answers the probe."""
+    port, stop = serve(close_at_once=False)
+    stops.append(stop)
+    assert probe_once(tcp(port)) is True
+
+
+def test_tcp_probe_refuses_a_proxy_with_nothing_behind_it(stops: list[threading.Event]) -> None:
+    """A listener that closes every connection at once (docker-proxy before the container's
+    server listens) does not count as recovered."""
+    port, stop = serve(close_at_once=True)
+    stops.append(stop)
+    assert probe_once(tcp(port)) is False
+
+
+def test_tcp_probe_fails_on_a_closed_port() -> None:
+    """Nothing listening: refused, the probe fails."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+    assert probe_once(tcp(port)) is False
