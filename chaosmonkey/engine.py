@@ -95,15 +95,7 @@ class Engine:
             return [run.result() for run in runs]
 
     def attack(self, policy: Policy, target: Target, dry_run: bool) -> AttackRecord:
-        record = AttackRecord(
-            id=uuid.uuid4().hex[:16],
-            policy=policy.name,
-            backend=policy.spec.backend,
-            fault=policy.spec.fault.type,
-            target=target,
-            dry_run=dry_run,
-            created_at=time.time(),
-        )
+        record = _new_record(policy, target, dry_run)
         with structlog.contextvars.bound_contextvars(attack_id=record.id, policy=policy.name):
             backend = self.backend_for(policy.spec.backend)
             injection = backend.plan(record.id, target, policy.spec.fault)
@@ -177,15 +169,7 @@ class Engine:
         dry_run: bool | None = None,
     ) -> AttackRecord:
         """Records a run that attacked nothing (skipped by a guard, or failed before any fault)."""
-        record = AttackRecord(
-            id=uuid.uuid4().hex[:16],
-            policy=policy.name,
-            backend=policy.spec.backend,
-            fault=policy.spec.fault.type,
-            target=target,
-            dry_run=policy.spec.dry_run if dry_run is None else dry_run,
-            created_at=time.time(),
-        )
+        record = _new_record(policy, target, policy.spec.dry_run if dry_run is None else dry_run)
         with structlog.contextvars.bound_contextvars(attack_id=record.id, policy=policy.name):
             log.info("attack_not_run", outcome=outcome.value, reason=reason)
             return self._finish(record, outcome, reason, True)
@@ -228,6 +212,18 @@ class Engine:
             record.reason = INTERRUPTED
             self.journal.finish(record)
         return results
+
+
+def _new_record(policy: Policy, target: Target, dry_run: bool) -> AttackRecord:
+    return AttackRecord(
+        id=uuid.uuid4().hex[:16],
+        policy=policy.name,
+        backend=policy.spec.backend,
+        fault=policy.spec.fault.type,
+        target=target,
+        dry_run=dry_run,
+        created_at=time.time(),
+    )
 
 
 def _hold_for(policy: Policy) -> timedelta | None:

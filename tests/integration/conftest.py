@@ -202,6 +202,12 @@ def _container_state(container: Container) -> dict[str, Any]:
     return dict(container.attrs["State"])
 
 
+def started_at(container: Container) -> str:
+    """When the container's current process started: changes with every restart or kill."""
+    container.reload()
+    return str(container.attrs["State"]["StartedAt"])
+
+
 def _is_ready(container: Container) -> bool:
     state = _container_state(container)
     health = state.get("Health")

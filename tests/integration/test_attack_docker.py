@@ -10,14 +10,9 @@ import pytest
 from docker.models.containers import Container
 
 from tests.integration.cli import records, run_cli, unique_app, write_policy
-from tests.integration.conftest import RunTarget
+from tests.integration.conftest import RunTarget, started_at
 
 pytestmark = pytest.mark.docker
-
-
-def started_at(container: Container) -> str:
-    container.reload()
-    return str(container.attrs["State"]["StartedAt"])
 
 
 def test_crash_kill_is_recovered_and_measured(

@@ -12,14 +12,9 @@ import pytest
 from docker.models.containers import Container
 
 from tests.integration.cli import records, run_cli, unique_app, write_policy
-from tests.integration.conftest import RunTarget
+from tests.integration.conftest import RunTarget, started_at
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def started_at(container: Container) -> str:
-    container.reload()
-    return str(container.attrs["State"]["StartedAt"])
 
 
 @pytest.fixture

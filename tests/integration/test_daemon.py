@@ -108,21 +108,22 @@ def test_scheduled_attacks_are_counted_in_prometheus(
     )
 
 
+def pause_for_an_hour(tmp_path: Path, app: str, name: str, every: str) -> Path:
+    """A policy directory with one armed policy pausing app=`app` for an hour, `every` so often."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    fault = {"type": "pause", "duration": "1h"}
+    write_policy(policies, app, fault, name=name, schedule={"interval": every})
+    return policies
+
+
 def test_sigterm_during_a_pause_reverts_it(
     tmp_path: Path, run_target: RunTarget, wait_for: WaitFor, monkeys: list[Monkey]
 ) -> None:
     """Stopped in the middle of a one-hour pause, the monkey unpauses the target, then exits."""
     app = unique_app()
     container = run_target(labels={"app": app})
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    write_policy(
-        policies,
-        app,
-        {"type": "pause", "duration": "1h"},
-        name="long-pause",
-        schedule={"interval": "1s"},
-    )
+    policies = pause_for_an_hour(tmp_path, app, "long-pause", every="1s")
     monkey = Monkey(policies, tmp_path / "j.db", free_port())
     monkeys.append(monkey)
     wait_for(lambda: state(container) == "paused", "the pause", 20)
@@ -141,15 +142,7 @@ def test_a_fault_left_by_a_killed_monkey_is_reverted(
     next start) unpauses it within 5 s and closes the attack as interrupted."""
     app = unique_app()
     container = run_target(labels={"app": app})
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    write_policy(
-        policies,
-        app,
-        {"type": "pause", "duration": "1h"},
-        name="killed-pause",
-        schedule={"interval": "1h"},
-    )
+    policies = pause_for_an_hour(tmp_path, app, "killed-pause", every="1h")
     db = tmp_path / "j.db"
     attack = subprocess.Popen(
         [
