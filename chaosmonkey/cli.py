@@ -55,8 +55,10 @@ def cli(log_level: str) -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-def validate(paths: tuple[Path, ...]) -> None:
-    """Check policy files; each error is printed as PATH:LINE: message."""
+@db_option
+def validate(paths: tuple[Path, ...], db: Path) -> None:
+    """Check policy files; each error is printed as PATH:LINE: message. Reads no journal:
+    --db is accepted so that every command takes the same options."""
     policies = load_paths(paths)
     click.echo(f"{len(policies)} valid {'policy' if len(policies) == 1 else 'policies'}", err=True)
 

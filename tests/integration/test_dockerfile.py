@@ -168,3 +168,30 @@ def test_image_crashes_a_container_when_run_as_documented(
     assert (record["target"]["name"], record["status"]) == (target.name, "recovered")
     target.reload()
     assert target.attrs["RestartCount"] == 1
+
+
+def test_the_monkey_never_targets_its_own_container(
+    docker_client: docker.DockerClient, image: str, tmp_path: Path
+) -> None:
+    """Run from the image with the very label its policy selects, the monkey finds no target:
+    its own container is left out (exit 4), though it is running and matches."""
+    label = f"{SESSION_ID}-self"
+    (tmp_path / "self.yaml").write_text(CRASH_POLICY % label)
+    monkey = docker_client.containers.run(
+        image,
+        ["targets", "--policy", "/policies/self.yaml", "--output", "json"],
+        detach=True,
+        pid_mode="host",
+        volumes={
+            "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
+            str(tmp_path): {"bind": "/policies", "mode": "ro"},
+        },
+        labels={TEST_LABEL: SESSION_ID, "chaosmonkey.test.dockerfile": label},
+    )
+    try:
+        status = monkey.wait(timeout=60)
+        stderr = bytes(monkey.logs(stdout=False, stderr=True)).decode()
+    finally:
+        monkey.remove(force=True)
+    assert status["StatusCode"] == 4, stderr
+    assert stderr.strip().endswith("spec.targets matches no running docker target")
