@@ -1,5 +1,6 @@
 # chaosmonkey as a container image. Crash kills signal the target's main process from the host, so
-# run it as root with the host's process namespace and the engine's socket:
+# run it as root with the host's process namespace and the engine's socket (network faults need
+# only the socket: they run in helper containers from this image that share the target's network):
 #   docker run -d --pid=host -v /var/run/docker.sock:/var/run/docker.sock \
 #     -v "$PWD/policies:/etc/chaosmonkey/policies:ro" -p 127.0.0.1:9797:9797 \
 #     --label chaosmonkey.io/protected=true chaosmonkey
@@ -11,6 +12,11 @@ ENV PATH=/opt/chaosmonkey/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     CHAOSMONKEY_DB=/var/lib/chaosmonkey/chaosmonkey.db
+
+# Network faults run iptables and tc in helper containers made from this image.
+RUN command -v iptables >/dev/null && command -v tc >/dev/null \
+ || (apt-get update && apt-get install -y --no-install-recommends iptables iproute2 \
+     && rm -rf /var/lib/apt/lists/*)
 
 COPY . /src
 RUN python3 -m venv /opt/chaosmonkey \

@@ -8,6 +8,7 @@ failed; 2 invalid input; 3 the backend is unreachable or refused; 4 no target ma
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -95,6 +96,8 @@ def attack(policy_path: Path, dry_run: bool, output: str, db: Path) -> None:
     policy = load_policy(policy_path)
     with Runtime.open(db) as runtime, _progress(policy.name) as notify:
         runtime.engine.notify = notify
+        for signum in (signal.SIGINT, signal.SIGTERM):  # stop early, but revert first
+            signal.signal(signum, lambda *_: runtime.engine.halted.set())
         records = runtime.engine.run_policy(
             policy, dry_run=True if dry_run else None, in_window_only=False
         )
@@ -150,6 +153,23 @@ def revert(revert_all: bool, output: str, db: Path) -> None:
             click.echo(f"{row['attack_id']} {row['action']} on {row['target']}: {row['result']}")
     if any(row["result"].startswith("failed") for row in rows):
         sys.exit(EXIT_REVERT_FAILED)
+
+
+@cli.command()
+@click.option("--listen", help="HOST:PORT to accept connections on.")
+@click.option("--upstream", help="HOST:PORT to relay them to, or original-destination.")
+@click.option("--name", default="proxy", show_default=True, help="The proxy's name in the API.")
+@click.option("--control", help="HOST:PORT of the control API.  [default: 127.0.0.1:8474]")
+@click.option(
+    "--config", type=click.Path(dir_okay=False, path_type=Path), help="Proxies and toxics (YAML)."
+)
+def proxy(
+    listen: str | None, upstream: str | None, name: str, control: str | None, config: Path | None
+) -> None:
+    """A TCP fault proxy: toxics added over its HTTP API, until SIGTERM or SIGINT."""
+    from chaosmonkey.proxy.control import run_command
+
+    run_command(listen, upstream, name, control, config)
 
 
 def _existing_journal(db: Path) -> Journal:

@@ -22,6 +22,7 @@ import structlog
 from chaosmonkey.backends.base import Backend, RecoveryWatch
 from chaosmonkey.durations import format_duration
 from chaosmonkey.errors import ChaosMonkeyError, NoImpact, NoTargets
+from chaosmonkey.faultwatch import AppliedFaultWatch
 from chaosmonkey.journal import Journal
 from chaosmonkey.model import (
     AttackRecord,
@@ -33,6 +34,7 @@ from chaosmonkey.model import (
     Target,
 )
 from chaosmonkey.policy.models import PauseFault, Policy
+from chaosmonkey.policy.network import NetworkFaultBase
 from chaosmonkey.probes import ProbeWatch
 from chaosmonkey.safety import window_closed_reason
 from chaosmonkey.selection import Selection, choose, eligible
@@ -111,22 +113,20 @@ class Engine:
         self, policy: Policy, backend: Backend, injection: Injection, record: AttackRecord
     ) -> None:
         reverted = False
+        applied = AppliedFaultWatch() if _is_network(policy) else None
         try:
-            with self._watch(policy, backend, injection.target) as watch:
+            with self._watch(policy, backend, injection.target, applied) as watch:
                 record.injected_at = backend.apply(injection)
                 record.status = Status.INJECTED
                 self.journal.mark_injected(record)
                 log.info("fault_injected", target=injection.target.name, action=injection.action)
+                if applied:
+                    applied.applied(record.injected_at)
                 if watch.wait_impact(record.injected_at + IMPACT_GRACE_S) is None:
                     raise NoImpact(f"no impact seen within {IMPACT_GRACE_S:g}s of the fault")
                 hold = _hold_for(policy)
                 if hold:
-                    self.notify(
-                        f"holding {injection.action} on {injection.target.name} "
-                        f"for {format_duration(hold)}"
-                    )
-                    self.halted.wait(hold.total_seconds())
-                    reverted = self._revert(injection, record)
+                    reverted = self._hold_then_revert(injection, record, hold, applied)
                 deadline = record.injected_at + (hold or timedelta()).total_seconds()
                 deadline += policy.spec.recovery.timeout.total_seconds()
                 self.notify(f"waiting for {injection.target.group} to recover")
@@ -141,10 +141,30 @@ class Engine:
             if not reverted:
                 self._revert(injection, record)
 
+    def _hold_then_revert(
+        self,
+        injection: Injection,
+        record: AttackRecord,
+        hold: timedelta,
+        applied: AppliedFaultWatch | None,
+    ) -> bool:
+        """Keeps the fault for `hold` (less when halted), then reverts it."""
+        target = injection.target.name
+        self.notify(f"holding {injection.action} on {target} for {format_duration(hold)}")
+        self.halted.wait(hold.total_seconds())
+        reverted = self._revert(injection, record)
+        if reverted and applied:
+            applied.reverted(time.time())
+        return reverted
+
     def _watch(
-        self, policy: Policy, backend: Backend, target: Target
+        self,
+        policy: Policy,
+        backend: Backend,
+        target: Target,
+        applied: AppliedFaultWatch | None,
     ) -> AbstractContextManager[RecoveryWatch]:
-        watch = backend.watch(target)
+        watch: RecoveryWatch = applied or backend.watch(target)
         probe = policy.spec.recovery.probe
         return ProbeWatch(probe, watch) if probe else watch
 
@@ -153,6 +173,7 @@ class Engine:
             result = self.backend_for(injection.backend).revert(injection)
         except ChaosMonkeyError as error:
             log.error("revert_failed", target=injection.target.name, error=str(error))
+            record.outcome = Outcome.FAILED
             record.reason = f"revert failed: {error}; the fault stays recorded as active"
             return False
         self.journal.mark_reverted(injection.attack_id, result)
@@ -228,7 +249,11 @@ def _new_record(policy: Policy, target: Target, dry_run: bool) -> AttackRecord:
 
 def _hold_for(policy: Policy) -> timedelta | None:
     fault = policy.spec.fault
-    return fault.duration if isinstance(fault, PauseFault) else None
+    return fault.duration if isinstance(fault, PauseFault | NetworkFaultBase) else None
+
+
+def _is_network(policy: Policy) -> bool:
+    return isinstance(policy.spec.fault, NetworkFaultBase)
 
 
 def _wait(watch: RecoveryWatch, deadline: float, halted: threading.Event) -> Observation:

@@ -23,6 +23,9 @@ from docker.errors import APIError, DockerException, NotFound
 from docker.types.daemon import CancellableStream
 
 from chaosmonkey.backends._docker_events import DockerRecoveryWatch
+from chaosmonkey.backends._docker_network import ACTION as NETWORK_ACTION
+from chaosmonkey.backends._docker_network import REVERT_ACTION as NETWORK_REVERT
+from chaosmonkey.backends._docker_network import apply_network, plan_network, revert_network
 from chaosmonkey.errors import (
     BackendError,
     BackendUnavailable,
@@ -40,6 +43,7 @@ from chaosmonkey.model import (
     Target,
 )
 from chaosmonkey.policy.models import Fault, KillFault, PauseFault, RestartFault, StopFault
+from chaosmonkey.policy.network import NetworkFaultBase
 
 BACKEND = "docker"
 DEFAULT_URL = "unix:///var/run/docker.sock"
@@ -226,6 +230,9 @@ class DockerBackend:
         return [target for target in targets if target.id != self._own_id]
 
     def plan(self, attack_id: str, target: Target, fault: Fault) -> Injection:
+        if isinstance(fault, NetworkFaultBase):
+            with self._calling(f"plan {fault.type} on container {target.name}"):
+                return plan_network(self._api, attack_id, target, fault)
         return plan_injection(attack_id, target, fault)
 
     def apply(self, injection: Injection) -> float:
@@ -233,6 +240,9 @@ class DockerBackend:
         what = f"{injection.action} container {target.name}"
         if injection.action == "signal_process":
             return self._signal_process(target, str(params["signal"]))
+        if injection.action == NETWORK_ACTION:
+            with self._calling(what):
+                return apply_network(self._api, injection, self._own_id)
         calls: dict[str, Callable[[], None]] = {
             "kill": lambda: self._api.kill(target.id, signal=str(params["signal"])),
             "stop": lambda: self._api.stop(target.id, timeout=_seconds(params)),
@@ -275,14 +285,16 @@ class DockerBackend:
         target = injection.target
         try:
             with self._calling(f"{injection.revert_action} container {target.name}"):
-                return self._revert(target.id, injection.revert_action)
+                return self._revert(target.id, injection.revert_action, injection)
         except TargetGone:
             return RevertResult.TARGET_GONE
         except ChaosMonkeyError as error:
             message = f"cannot revert attack {injection.attack_id}: {error}"
             raise RevertFailedError(message) from error
 
-    def _revert(self, container_id: str, action: str) -> RevertResult:
+    def _revert(self, container_id: str, action: str, injection: Injection) -> RevertResult:
+        if action == NETWORK_REVERT:
+            return revert_network(self._api, injection, self._own_id)
         state = self._api.inspect_container(container_id)["State"]
         if action == "start":
             if state.get("Running"):

@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from chaosmonkey.errors import PolicyError, PolicyErrors
-from chaosmonkey.policy.models import Policy
+from chaosmonkey.policy.models import FAULT_TYPES, Policy
 
 POLICY_SUFFIXES = (".yaml", ".yml")
 Lines = dict[tuple[str | int, ...], int]
@@ -105,7 +105,7 @@ def _field_error(path: Path, lines: Lines, root_line: int, error: Any) -> Policy
 
 def _is_user_key(part: str | int) -> bool:
     # pydantic puts the discriminator's value (the fault type) into the location
-    return not isinstance(part, str) or part not in {"kill", "stop", "restart", "pause"}
+    return not isinstance(part, str) or part not in FAULT_TYPES
 
 
 def _nearest_line(lines: Lines, loc: tuple[str | int, ...], default: int) -> int:

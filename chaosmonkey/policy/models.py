@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import signal
 from datetime import time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -14,20 +14,15 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     PrivateAttr,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
-from chaosmonkey.durations import format_duration, parse_duration
+from chaosmonkey.policy.network import NetworkFault
+from chaosmonkey.policy.types import Duration
 
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(parse_duration),
-    PlainSerializer(format_duration, return_type=str),
-]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -110,7 +105,12 @@ class PauseFault(Model):
     duration: Duration = timedelta(seconds=30)
 
 
-Fault = Annotated[KillFault | StopFault | RestartFault | PauseFault, Field(discriminator="type")]
+ContainerFault = KillFault | StopFault | RestartFault | PauseFault
+Fault = Annotated[ContainerFault | NetworkFault, Field(discriminator="type")]
+FAULT_TYPES = frozenset(
+    get_args(model.model_fields["type"].annotation)[0]
+    for model in (*get_args(ContainerFault), *get_args(NetworkFault))
+)
 
 
 class Schedule(Model):

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -26,7 +27,7 @@ from tests.integration.conftest import SESSION_ID, TEST_LABEL, RunTarget
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[2]
-BASE_IMAGE = "local/debian-python:bookworm"  # Debian 12 minbase + python3-venv (Python 3.11)
+BASE_IMAGE = "local/debian-python-net:bookworm"  # Debian 12 minbase: python3-venv, iptables, tc
 IMAGE = f"chaosmonkey:test-{SESSION_ID}"
 # Never sent to the engine in any case; left out of the copy to keep it small and quick.
 NOT_COPIED = shutil.ignore_patterns(
@@ -60,7 +61,8 @@ def base_image(docker_client: docker.DockerClient) -> str:
             pytest.fail(reason)
         pytest.skip(reason)
     with tempfile.TemporaryDirectory(prefix="rootfs-") as rootfs:
-        minbase = ["--variant=minbase", "--include=python3-venv", "bookworm", rootfs]
+        packages = "--include=python3-venv,iptables,iproute2"
+        minbase = ["--variant=minbase", packages, "bookworm", rootfs]
         _run([debootstrap, *minbase], timeout_s=600)
         shutil.rmtree(Path(rootfs, "var/cache/apt/archives"), ignore_errors=True)
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
@@ -195,3 +197,58 @@ def test_the_monkey_never_targets_its_own_container(
         monkey.remove(force=True)
     assert status["StatusCode"] == 4, stderr
     assert stderr.strip().endswith("spec.targets matches no running docker target")
+
+
+PARTITION_POLICY = """\
+apiVersion: chaosmonkey/v1
+kind: Policy
+metadata: {name: dockerfile-partition}
+spec:
+  dryRun: false
+  targets: {labels: {chaosmonkey.test.dockerfile: "%s"}}
+  fault: {type: partition, destinations: ["%s:8080"], duration: 4s}
+  recovery: {timeout: 10s}
+"""
+
+
+def test_network_faults_from_the_image_run_in_helper_containers(
+    docker_client: docker.DockerClient,
+    image: str,
+    run_target: RunTarget,
+    tmp_path: Path,
+) -> None:
+    """Run in a container (socket only, no --pid=host), the monkey partitions a target through a
+    helper container sharing its network: requests fail during the fault, work after it, and no
+    helper container is left."""
+    label = f"{SESSION_ID}-net"
+    server = run_target()
+    client = run_target(labels={"chaosmonkey.test.dockerfile": label})
+    (tmp_path / "partition.yaml").write_text(PARTITION_POLICY % (label, server.name))
+    monkey = docker_client.containers.run(
+        image,
+        ["attack", "--policy", "/policies/partition.yaml", "--output", "json"],
+        detach=True,
+        volumes={
+            "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
+            str(tmp_path): {"bind": "/policies", "mode": "ro"},
+        },
+        labels={TEST_LABEL: SESSION_ID},
+    )
+    try:
+        server.reload()
+        url = f"http://{server.attrs['NetworkSettings']['IPAddress']}:8080/"
+        fetch = ["timeout", "2", "wget", "-q", "-O", "-", url]
+        deadline = time.monotonic() + 15
+        while client.exec_run(fetch).exit_code == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.exec_run(fetch).exit_code != 0, "the partition never took effect"
+        status = monkey.wait(timeout=60)
+        output = bytes(monkey.logs(stdout=True, stderr=False)).decode()
+    finally:
+        monkey.remove(force=True)
+    assert status["StatusCode"] == 0, output
+    [record] = json.loads(output)
+    assert (record["status"], record["revert"]) == ("recovered", "reverted")
+    assert client.exec_run(fetch).exit_code == 0
+    helpers = docker_client.containers.list(all=True, filters={"label": "chaosmonkey.io/keeper"})
+    assert helpers == []

@@ -62,7 +62,8 @@ class FakeBackend:
         return list(self.targets)
 
     def plan(self, attack_id: str, target: Target, fault: Fault) -> Injection:
-        revert = {"pause": "unpause", "stop": "start"}.get(fault.type)
+        revert = {"pause": "unpause", "stop": "start"}.get(fault.type, "restore_network")
+        revert = None if fault.type in {"kill", "restart"} else revert
         return Injection(attack_id, self.name, target, fault.type, {}, revert)
 
     def apply(self, injection: Injection) -> float:

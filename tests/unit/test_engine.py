@@ -188,3 +188,17 @@ def test_halt_cuts_a_hold_short_and_reverts(journal: Journal) -> None:
     assert record.outcome is Outcome.FAILED
     assert record.reason == INTERRUPTED
     assert timedelta(seconds=record.ended_at - record.created_at) < timedelta(seconds=5)
+
+
+def test_a_network_fault_lasts_its_duration_and_is_reverted(journal: Journal) -> None:
+    """A partition is in force from its application until its revert after `duration`: that is
+    its impact and its recovery, as the engine's events cannot show a network fault."""
+    backend = FakeBackend(WEB, recover_after=None)
+    engine, _ = engine_for(backend, journal)
+    [record] = engine.run_policy(policy({"type": "partition", "duration": "300ms"}))
+    assert record.outcome is Outcome.RECOVERED
+    assert record.revert_result is RevertResult.REVERTED
+    assert record.time_to_detect_seconds == 0
+    assert record.recovery_seconds == pytest.approx(0.3, abs=0.1)
+    assert [i.action for i in backend.reverted] == ["partition"]
+    assert journal.open_faults() == []

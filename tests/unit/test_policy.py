@@ -203,3 +203,70 @@ def test_a_document_that_is_not_a_mapping(tmp_path: Path) -> None:
     """A YAML list where a policy is expected is refused at its line."""
     path = write(tmp_path, "- a\n- b\n")
     assert errors_of(path) == [f"{path}:1: expected a mapping (a policy)"]
+
+
+NETWORK = VALID.replace(
+    "    type: kill\n    signal: SIGKILL\n", "    type: latency\n    delay: 200ms\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("    delay: 200ms", "    delay: fast", "spec.fault.delay: expected a duration"),
+        ("    delay: 200ms", "    delay: 0s", "spec.fault.delay: expected a duration above zero"),
+        (
+            "    type: latency\n    delay: 200ms",
+            "    type: packet_loss\n    percent: 130",
+            "spec.fault.percent: Input should be less than or equal to 100",
+        ),
+        (
+            "    type: latency\n    delay: 200ms",
+            "    type: packet_loss\n    percent: lots",
+            "spec.fault.percent: Input should be a valid number",
+        ),
+        (
+            "    type: latency\n    delay: 200ms",
+            "    type: bandwidth\n    rate: 1 megabit",
+            "spec.fault.rate: expected a rate such as 1mbit",
+        ),
+        (
+            "    delay: 200ms",
+            "    delay: 200ms\n    destinations: ['pay ments:80']",
+            "spec.fault.destinations: expected host:port, a CIDR",
+        ),
+        (
+            "    delay: 200ms",
+            "    delay: 200ms\n    destinations: ['db:99999']",
+            "spec.fault.destinations: expected a port from 1 to 65535",
+        ),
+        (
+            "    delay: 200ms",
+            "    delay: 200ms\n    destinations: ['10.0.0.0/40']",
+            "spec.fault.destinations: expected host:port, a CIDR",
+        ),
+        (
+            "    type: latency\n    delay: 200ms",
+            "    type: partition\n    mode: shred",
+            "spec.fault.mode: Input should be 'reject' or 'drop'",
+        ),
+    ],
+)
+def test_bad_network_fault_fields(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    """Unparsable delays, rates and percentages, percent outside 0-100 and malformed
+    destinations are refused with the field and what was expected."""
+    assert old in NETWORK
+    [error] = errors_of(write(tmp_path, NETWORK.replace(old, new)))
+    assert expected in error
+
+
+def test_network_faults_read_their_fields(tmp_path: Path) -> None:
+    """Each network fault type loads with its fields and a default duration of 60 s."""
+    text = NETWORK.replace(
+        "    delay: 200ms\n",
+        "    delay: 200ms\n    jitter: 20ms\n    destinations: ['payments:8080', '10.1.0.0/16']\n",
+    )
+    fault = load_policy(write(tmp_path, text)).spec.fault
+    assert fault.type == "latency"
+    assert fault.destinations == ["payments:8080", "10.1.0.0/16"]
+    assert fault.duration.total_seconds() == 60

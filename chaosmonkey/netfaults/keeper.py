@@ -1,0 +1,147 @@
+"""The dead man's switch of a network fault: one process that lives in the target's network
+namespace exactly as long as the fault. It applies the fault's changes (and runs the fault proxy
+for latency and HTTP errors), then removes them at the deadline or on SIGTERM, whether or not
+the monkey that started it is still alive.
+
+Started by the monkey as `nsenter -t PID -n python -m chaosmonkey.netfaults.keeper SPEC` (or in a
+helper container sharing the target's namespace); SPEC, in its command line, carries the tag, so
+the keeper of an attack can be found from any process (`find_keepers`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaosmonkey import logs
+from chaosmonkey.netfaults.apply import apply_changes, remove_tagged
+from chaosmonkey.netfaults.netns import CommandFailed
+from chaosmonkey.netfaults.rules import Change, IptablesRule, Qdisc
+
+MODULE = "chaosmonkey.netfaults.keeper"
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    """The fault proxy the keeper runs in the namespace: redirected connections land on `port`;
+    its own upstream sockets carry `mark`, which the redirect rules exempt."""
+
+    port: int
+    mark: int
+    toxic: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class KeeperSpec:
+    tag: str
+    deadline: float  # epoch seconds: the fault ends then, whatever happens to the monkey
+    changes: list[Change] = field(default_factory=list)
+    proxy: ProxySpec | None = None
+
+    def to_json(self) -> str:
+        changes = [{"kind": type(c).__name__, **asdict(c)} for c in self.changes]
+        proxy = asdict(self.proxy) if self.proxy else None
+        return json.dumps(
+            {"tag": self.tag, "deadline": self.deadline, "changes": changes, "proxy": proxy},
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> KeeperSpec:
+        data = json.loads(text)
+        changes: list[Change] = []
+        for item in data["changes"]:
+            kind = item.pop("kind")
+            if kind == "IptablesRule":
+                changes.append(IptablesRule(**{**item, "spec": tuple(item["spec"])}))
+            else:
+                changes.append(Qdisc(**item))
+        proxy = ProxySpec(**data["proxy"]) if data["proxy"] else None
+        return cls(data["tag"], float(data["deadline"]), changes, proxy)
+
+
+class LocalExecutor:
+    """Commands in the namespace this process already lives in."""
+
+    name = "the keeper's network namespace"
+
+    def run(self, argv: Sequence[str], timeout_s: float = 5.0) -> str:
+        done = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+        if done.returncode != 0:
+            raise CommandFailed(self.name, argv, done.returncode, done.stderr)
+        return done.stdout
+
+
+def run(spec: KeeperSpec) -> int:
+    """Apply, say ready on stdout, hold until the deadline or SIGTERM, remove."""
+    logs.configure("warning", json=True)  # to stderr: stdout carries only the ready line
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, lambda *_: stop.set())
+    executor = LocalExecutor()
+    proxy = _start_proxy(spec.proxy) if spec.proxy else None
+    try:
+        apply_changes(executor, spec.changes)
+    except Exception as error:  # reported to the monkey, which records the attack as failed
+        _say({"ready": False, "error": str(error)})
+        return 1
+    _say({"ready": True, "pid": os.getpid()})
+    stop.wait(max(0.0, spec.deadline - time.time()))
+    report = remove_tagged(executor, spec.tag)
+    if proxy is not None:
+        proxy()
+    print(f"keeper {spec.tag}: {report}", file=sys.stderr)
+    return 0
+
+
+def _say(message: dict[str, Any]) -> None:
+    """One line for the monkey, then stdout is closed: nobody may be reading any more."""
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+    sys.stdout.close()
+
+
+def _start_proxy(spec: ProxySpec) -> Any:
+    from chaosmonkey.netfaults.inproxy import start_fault_proxy
+
+    return start_fault_proxy(spec.port, spec.mark, spec.toxic)
+
+
+def find_keepers(tag: str) -> list[int]:
+    """Pids of the live keepers of `tag` on this host (their command line names it)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if MODULE.encode() in argv and any(f'"{tag}"'.encode() in arg for arg in argv):
+            found.append(int(proc.name))
+    return found
+
+
+def remove(tag: str) -> int:
+    """Removes what `tag` owns in this namespace; the report as one JSON line on stdout."""
+    report = remove_tagged(LocalExecutor(), tag)
+    removed = sum(len(lines) for lines in report.rules_removed.values())
+    _say({"rules_removed": removed, "qdiscs_removed": len(report.qdiscs_removed)})
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--remove":
+        sys.exit(remove(sys.argv[2]))
+    sys.exit(run(KeeperSpec.from_json(sys.argv[1])))

@@ -1,0 +1,289 @@
+"""Pure builders of the exact iptables and tc commands a network fault needs, and their parsers.
+
+Every iptables rule carries `-m comment --comment chaosmonkey:<attack id>`: the tag is how we find,
+later and from another process, exactly the rules one attack owns. A qdisc cannot carry a comment,
+so its handle is derived from the tag instead (`handle_for`).
+
+Ports: egress rules match the peer's port (`--dport`). Ingress rules match packets coming FROM the
+peer's port (`--sport`): an ingress partition from `db:5432` cuts the replies of the database we
+talk to. Peers connecting to a port of ours are matched by giving no port (all their traffic).
+Only IPv4 (iptables, not ip6tables). Loopback (`lo`) is never affected unless a destination lies
+inside 127.0.0.0/8: rules for all traffic, or for a network that contains 127.0.0.0/8, exclude it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import re
+import shlex
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from chaosmonkey.netfaults.destinations import Destination
+
+TAG_PREFIX = "chaosmonkey:"
+LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
+IPTABLES = ("iptables", "-w", "2")  # -w: wait for the xtables lock (legacy backend; nft ignores it)
+
+Mode = Literal["reject", "drop"]
+Direction = Literal["egress", "ingress", "both"]
+
+_ATTACK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_RATE = re.compile(r"(?P<value>\d+(?:\.\d+)?)(?P<unit>[kmg]?bit|[kmg]?bps)")
+_RATE_BITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9,  # tc's units are SI
+              "bps": 8, "kbps": 8 * 10**3, "mbps": 8 * 10**6, "gbps": 8 * 10**9}  # bps: bytes/s
+_DEVICE = re.compile(r"[A-Za-z0-9_.:@-]{1,15}")
+_COUNTERS = re.compile(r"\s*\[\d+:\d+\]$")
+_MIN_BURST_BYTES = 16 * 1024
+_GSO_MAX_BYTES = 64 * 1024
+
+
+def tag_for(attack_id: str) -> str:
+    """`chaosmonkey:<attack_id>`; the id is 1-64 of [A-Za-z0-9_.-] so it needs no quoting."""
+    if not _ATTACK_ID.fullmatch(attack_id):
+        raise ValueError(f"attack id {attack_id!r} must be 1-64 characters of [A-Za-z0-9_.-]")
+    return TAG_PREFIX + attack_id
+
+
+def check_tag(tag: str) -> str:
+    """The tag itself, once it is known to be one `tag_for` makes."""
+    if not tag.startswith(TAG_PREFIX):
+        raise ValueError(f"tag {tag!r} must start with {TAG_PREFIX!r}")
+    return tag_for(tag.removeprefix(TAG_PREFIX))
+
+
+@dataclass(frozen=True)
+class IptablesRule:
+    """One rule of ours: inserted at the top of a standard chain, so that it takes effect."""
+
+    tag: str
+    table: str
+    chain: str
+    spec: tuple[str, ...]
+
+    def insert_argv(self, position: int = 1) -> list[str]:
+        return [*IPTABLES, "-t", self.table, "-I", self.chain, str(position), *self.spec]
+
+
+@dataclass(frozen=True)
+class Qdisc:
+    """A token bucket (tbf) as the root qdisc of `device`, under the handle of our tag."""
+
+    tag: str
+    device: str
+    rate: str
+    burst_bytes: int
+    limit_bytes: int
+
+    @property
+    def handle(self) -> str:
+        return handle_for(self.tag)
+
+    def add_argv(self) -> list[str]:
+        return ["tc", "qdisc", "add", "dev", self.device, "root", "handle", self.handle,
+                "tbf", "rate", self.rate, "burst", str(self.burst_bytes),
+                "limit", str(self.limit_bytes)]
+
+
+Change = IptablesRule | Qdisc
+
+
+# --- builders ----------------------------------------------------------------------------------
+
+
+def partition(
+    tag: str, destinations: Sequence[Destination] | None, mode: Mode, direction: Direction
+) -> list[IptablesRule]:
+    """Cut traffic with `destinations` (None or empty: all but loopback), in order of evaluation.
+
+    reject answers TCP with a reset and anything else with ICMP port unreachable, so callers fail
+    at once; drop lets them time out.
+    """
+    if mode not in ("reject", "drop"):
+        raise ValueError(f"partition mode {mode!r} must be 'reject' or 'drop'")
+    rules = []
+    for peer in _peers(destinations, direction):
+        for matches, target in _partition_specs(peer, mode):
+            rules.append(_rule(tag, "filter", peer.chain, matches, target))
+    return rules
+
+
+def packet_loss(
+    tag: str, destinations: Sequence[Destination] | None, percent: float, direction: Direction
+) -> list[IptablesRule]:
+    """Drop `percent` % of the packets with `destinations`, independently at random."""
+    loss = ["-m", "statistic", "--mode", "random", "--probability", probability(percent)]
+    return [
+        _rule(tag, "filter", peer.chain, [*peer.address, *peer.tcp_port, *loss], ["-j", "DROP"])
+        for peer in _peers(destinations, direction)
+    ]
+
+
+def redirect(
+    tag: str, destinations: Sequence[Destination] | None, to_port: int, exempt_mark: int
+) -> list[IptablesRule]:
+    """Send our outgoing TCP connections to a local port (a fault proxy in the namespace).
+
+    The proxy marks its own upstream sockets with SO_MARK `exempt_mark`, which are not redirected.
+    """
+    if not 1 <= to_port <= 65535:
+        raise ValueError(f"redirect port {to_port} is not in 1-65535")
+    if not 1 <= exempt_mark <= 0xFFFFFFFF:
+        raise ValueError(f"exempt mark {exempt_mark} is not in 1-0xffffffff")
+    mark = ["-m", "mark", "!", "--mark", hex(exempt_mark)]
+    target = ["-j", "REDIRECT", "--to-ports", str(to_port)]
+    return [
+        _rule(tag, "nat", "OUTPUT", ["-p", "tcp", *peer.address, *peer.port, *mark], target)
+        for peer in _peers(destinations, "egress")
+    ]
+
+
+def bandwidth(tag: str, device: str, rate: str) -> Qdisc:
+    """Limit what leaves `device` to `rate` (tc units: 500kbit, 10mbit, 1mbps...)."""
+    if not _DEVICE.fullmatch(device):
+        raise ValueError(f"network device {device!r} is not a valid interface name")
+    burst = burst_bytes(parse_rate(rate))
+    return Qdisc(check_tag(tag), device, rate, burst, limit_bytes(parse_rate(rate), burst))
+
+
+def probability(percent: float) -> str:
+    """`percent` as the probability iptables' statistic match takes, with 4 decimals."""
+    text = f"{percent / 100:.4f}"
+    if not 0 < percent <= 100 or text == "0.0000":
+        raise ValueError(f"packet loss {percent} % must be in 0.005-100")
+    return text
+
+
+def parse_rate(rate: str) -> int:
+    """A tc rate (`1mbit`, `500kbit`, `2mbps`...) in bits per second; mbit is 10**6 bits."""
+    found = _RATE.fullmatch(rate)
+    if not found or float(found["value"]) <= 0:
+        raise ValueError(f"rate {rate!r} must be a positive number with a unit among "
+                         f"{', '.join(_RATE_BITS)} (for example 1mbit)")
+    return round(float(found["value"]) * _RATE_BITS[found["unit"]])
+
+
+def burst_bytes(rate_bits: int) -> int:
+    """The bucket's size: 20 ms of the rate, at least 16 KiB (over the MTU, and a GSO burst)."""
+    return max(rate_bits // 8 // 50, _MIN_BURST_BYTES)
+
+
+def limit_bytes(rate_bits: int, burst: int) -> int:
+    """The queue: 50 ms of the rate, but room for a burst and a 64 KiB GSO packet at least.
+
+    With `latency 50ms` alone (6 kB at 1 mbit) tbf drops most of each segmented GSO packet:
+    transfers slowed by TCP timeouts, one stalled 60 s in 5 tries; this limit made it exact.
+    """
+    return max(rate_bits // 8 // 20, burst + _GSO_MAX_BYTES)
+
+
+def handle_for(tag: str) -> str:
+    """Our qdisc handle for a tag: major 4000-6fff, below the kernel's automatic 8000 and up."""
+    return f"{0x4000 + zlib.crc32(tag.encode()) % 0x3000:x}:"
+
+
+# --- parsing what the namespace says ------------------------------------------------------------
+
+
+def parse_save(text: str) -> dict[str, list[str]]:
+    """iptables-save output -> {table: its chain and rule lines}, without comments or COMMIT."""
+    tables: dict[str, list[str]] = {}
+    lines: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("*"):
+            lines = tables.setdefault(line[1:].strip(), [])
+        elif line and not line.startswith("#") and line != "COMMIT":
+            lines.append(line)
+    return tables
+
+
+def is_tagged(line: str, tag: str) -> bool:
+    """Whether a saved rule carries exactly `tag` as its comment (never a longer tag)."""
+    if not line.startswith("-A "):
+        return False
+    try:
+        words = shlex.split(line)
+    except ValueError:  # a foreign rule shlex cannot read: ours always can
+        return False
+    return any(a == "--comment" and b == tag for a, b in itertools.pairwise(words))
+
+
+def delete_argv(table: str, line: str) -> list[str]:
+    """The `iptables -D` that deletes the rule an iptables-save `-A CHAIN ...` line shows."""
+    words = shlex.split(line)
+    if len(words) < 2 or words[0] != "-A":
+        raise ValueError(f"not a rule line of iptables-save: {line!r}")
+    return [*IPTABLES, "-t", table, "-D", *words[1:]]
+
+
+def strip_counters(line: str) -> str:
+    """`:INPUT ACCEPT [12:345]` -> `:INPUT ACCEPT`: counters change, rules do not."""
+    return _COUNTERS.sub("", line)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Peer:
+    """What matches one destination in one direction: its chain, address and port matches."""
+
+    chain: str
+    address: list[str]  # [-d|-s cidr] [! -o|-i lo]
+    port: list[str]  # [--dport|--sport port], only after `-p tcp`
+
+    @property
+    def tcp_port(self) -> list[str]:
+        return ["-p", "tcp", *self.port] if self.port else []
+
+
+def _peers(destinations: Sequence[Destination] | None, direction: Direction) -> list[_Peer]:
+    if direction not in ("egress", "ingress", "both"):
+        raise ValueError(f"direction {direction!r} must be 'egress', 'ingress' or 'both'")
+    ways = [True, False] if direction == "both" else [direction == "egress"]
+    dests: Sequence[Destination | None] = destinations or [None]  # None: all traffic
+    return [_peer(egress, dest) for egress in ways for dest in dests]
+
+
+def _peer(egress: bool, dest: Destination | None) -> _Peer:
+    chain, address, interface, port_flag = (
+        ("OUTPUT", "-d", "-o", "--dport") if egress else ("INPUT", "-s", "-i", "--sport")
+    )
+    match = [address, dest.cidr] if dest else []
+    if dest is None or _spares_loopback(dest):
+        match += ["!", interface, "lo"]
+    port = [port_flag, str(dest.port)] if dest and dest.port else []
+    return _Peer(chain, match, port)
+
+
+def _partition_specs(peer: _Peer, mode: Mode) -> list[tuple[list[str], list[str]]]:
+    """(matches, target) of the rules for one peer."""
+    if mode == "drop":
+        return [([*peer.address, *peer.tcp_port], ["-j", "DROP"])]
+    reset = [*peer.address, "-p", "tcp", *peer.port]
+    rejects = ["-j", "REJECT", "--reject-with"]
+    if peer.port:
+        return [(reset, [*rejects, "tcp-reset"])]
+    return [(reset, [*rejects, "tcp-reset"]), (peer.address, [*rejects, "icmp-port-unreachable"])]
+
+
+def _rule(tag: str, table: str, chain: str, matches: list[str], target: list[str]) -> IptablesRule:
+    """The rule with our comment between its matches and its target, as iptables-save shows it."""
+    comment = ["-m", "comment", "--comment", check_tag(tag)]
+    return IptablesRule(tag, table, chain, (*matches, *comment, *target))
+
+
+def _spares_loopback(dest: Destination) -> bool:
+    """Whether rules for `dest` must exclude `lo`: it contains loopback, but not explicitly."""
+    try:
+        network = ipaddress.ip_network(dest.cidr, strict=True)
+    except ValueError as error:
+        raise ValueError(f"destination {dest.cidr!r}: {error}") from None
+    if network.version != 4:
+        raise ValueError(f"destination {dest.cidr}: only IPv4 networks are supported")
+    if dest.port is not None and not 1 <= dest.port <= 65535:
+        raise ValueError(f"destination {dest.cidr}: port {dest.port} is not in 1-65535")
+    return network.overlaps(LOOPBACK) and not network.subnet_of(LOOPBACK)

@@ -1,0 +1,177 @@
+"""Listeners: each proxy relays its listen address to its upstream through its toxics.
+
+A proxy whose upstream is `original-destination` is transparent: iptables REDIRECT sends
+connections to it, and it reads where each was headed with SO_ORIGINAL_DST; its own upstream
+connections carry SO_MARK `mark`, so that the same rules can exempt them and not loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import structlog
+
+from chaosmonkey.proxy.config import (
+    DEFAULT_MARK,
+    ORIGINAL_DESTINATION,
+    ListenError,
+    NameTaken,
+    ProxySpec,
+    UnknownName,
+    parse_address,
+)
+from chaosmonkey.proxy.pump import READ_SIZE, Link
+from chaosmonkey.proxy.toxics import InstalledToxic, Stream
+from chaosmonkey.proxy.wire import open_marked, original_destination
+
+_STOP_WAIT_S = 2.0
+log = structlog.get_logger("chaosmonkey.proxy")
+
+
+class Proxy:
+    """One listener with its toxics and its open connections."""
+
+    def __init__(self, spec: ProxySpec, mark: int, rng: random.Random) -> None:
+        self.name, self.spec, self.mark, self.rng = spec.name, spec, mark, rng
+        self.listen = parse_address(spec.listen, port_zero=True)
+        transparent = spec.upstream == ORIGINAL_DESTINATION
+        self.upstream = None if transparent else parse_address(spec.upstream)
+        self.toxics: dict[str, InstalledToxic] = {}
+        self.chains: dict[Stream, tuple[InstalledToxic, ...]] = {"upstream": (), "downstream": ()}
+        self.links: set[Link] = set()
+        self.handlers: set[asyncio.Task[Any]] = set()
+        self.server: asyncio.Server | None = None
+        self.port = self.listen[1]
+
+    async def start(self) -> None:
+        host, port = self.listen
+        try:
+            self.server = await asyncio.start_server(
+                self._accept, host, port, limit=READ_SIZE, reuse_address=True
+            )
+        except OSError as error:
+            reason = (error.strerror or str(error)).rsplit(": ", 1)[-1]
+            raise ListenError(f"listen: cannot listen on {self.spec.listen}: {reason}") from None
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.handlers.add(task)
+            task.add_done_callback(self.handlers.discard)
+        await Link(self, reader, writer).run()
+
+    async def open_upstream(
+        self, client: asyncio.StreamWriter
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """The connection to the upstream for a client that just connected."""
+        if self.upstream is not None:
+            return await asyncio.open_connection(*self.upstream, limit=READ_SIZE)
+        try:
+            host, port = original_destination(client.get_extra_info("socket"))
+        except ValueError as error:
+            raise ConnectionRefusedError(f"no original destination: {error}") from None
+        if (host, port) == tuple(client.get_extra_info("sockname")[:2]):
+            raise ConnectionRefusedError(f"{host}:{port} is the proxy itself (not redirected)")
+        return await open_marked(host, port, self.mark, READ_SIZE)
+
+    def add_toxic(self, toxic: InstalledToxic) -> None:
+        if toxic.name in self.toxics:
+            raise NameTaken(f"name: proxy {self.name!r} has a toxic {toxic.name!r} already")
+        self.toxics[toxic.name] = toxic
+        self._changed()
+        log.info("toxic_added", proxy=self.name, toxic=toxic.name, **_fields(toxic))
+
+    def toxic(self, name: str) -> InstalledToxic:
+        if name not in self.toxics:
+            raise UnknownName(f"toxic: proxy {self.name!r} has no toxic {name!r}")
+        return self.toxics[name]
+
+    def remove_toxic(self, name: str) -> None:
+        del self.toxics[self.toxic(name).name]
+        self._changed()
+        log.info("toxic_removed", proxy=self.name, toxic=name)
+
+    def clear_toxics(self) -> None:
+        self.toxics.clear()
+        self._changed()
+
+    def _changed(self) -> None:
+        for stream in self.chains:
+            self.chains[stream] = tuple(t for t in self.toxics.values() if t.stream == stream)
+        for link in list(self.links):
+            link.sync()
+
+    async def stop(self) -> None:
+        """Stops listening and closes every open connection."""
+        if self.server is not None:
+            self.server.close()
+        for link in list(self.links):
+            link.close()
+        if self.handlers:
+            await asyncio.wait(list(self.handlers), timeout=_STOP_WAIT_S)
+
+    def to_dict(self) -> dict[str, Any]:
+        host = self.listen[0]
+        return {
+            "name": self.name,
+            "listen": f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}",
+            "upstream": self.spec.upstream,
+            "connections": len(self.links),
+            "toxics": [toxic.to_dict() for toxic in self.toxics.values()],
+        }
+
+
+class Proxies:
+    """Every proxy of this process, by name: what the control API works on."""
+
+    def __init__(self, mark: int = DEFAULT_MARK, rng: random.Random | None = None) -> None:
+        self.mark = mark
+        self.rng = rng or random.Random()
+        self.by_name: dict[str, Proxy] = {}
+
+    def get(self, name: str) -> Proxy:
+        if name not in self.by_name:
+            raise UnknownName(f"proxy: no proxy named {name!r}")
+        return self.by_name[name]
+
+    async def add(self, spec: ProxySpec) -> Proxy:
+        """Starts listening for `spec`, with its toxics; nothing changes on an error."""
+        if spec.name in self.by_name:
+            raise NameTaken(f"name: a proxy named {spec.name!r} exists already")
+        toxics = [toxic.build() for toxic in spec.toxics]
+        proxy = Proxy(spec, self.mark, self.rng)
+        for toxic in toxics:
+            proxy.add_toxic(toxic)
+        await proxy.start()
+        self.by_name[spec.name] = proxy
+        log.info("proxy_listening", **_public(proxy))
+        return proxy
+
+    async def remove(self, name: str) -> None:
+        proxy = self.get(name)
+        del self.by_name[name]
+        await proxy.stop()
+        log.info("proxy_removed", proxy=name)
+
+    def reset(self) -> None:
+        """Removes every toxic of every proxy."""
+        for proxy in self.by_name.values():
+            proxy.clear_toxics()
+        log.info("toxics_reset")
+
+    async def close(self) -> None:
+        for name in list(self.by_name):
+            await self.remove(name)
+
+
+def _public(proxy: Proxy) -> dict[str, Any]:
+    info = proxy.to_dict()
+    return {"proxy": info["name"], "listen": info["listen"], "upstream": info["upstream"]}
+
+
+def _fields(toxic: InstalledToxic) -> dict[str, Any]:
+    info = toxic.to_dict()
+    return {key: info[key] for key in ("type", "stream", "toxicity", "attributes")}
