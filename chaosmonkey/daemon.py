@@ -9,6 +9,7 @@ from types import FrameType
 
 import structlog
 
+from chaosmonkey.engine import Engine
 from chaosmonkey.errors import ChaosMonkeyError, NoTargets
 from chaosmonkey.metrics import Metrics
 from chaosmonkey.model import Outcome
@@ -23,6 +24,15 @@ def serve(policies: list[Policy], db: Path, metrics_port: int, metrics_address: 
     stop = threading.Event()
     with Runtime.open(db) as runtime:
         engine = runtime.engine
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            log.info("monkey_stopping", signal=signal.Signals(signum).name)
+            engine.halted.set()
+            stop.set()
+
+        # first of all: a stop asked for during start-up still lets the reverts below finish
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
         metrics = Metrics(active_faults=runtime.journal.active_fault_counts)
         engine.recorder = metrics
         for policy in policies:
@@ -32,31 +42,32 @@ def serve(policies: list[Policy], db: Path, metrics_port: int, metrics_address: 
             log.warning(
                 "left_over_fault_reverted", attack_id=injection.attack_id, result=str(result)
             )
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            log.info("monkey_stopping", signal=signal.Signals(signum).name)
-            engine.halted.set()
-            stop.set()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-
-        def job(policy: Policy) -> None:
-            try:
-                engine.run_policy(policy)
-            except NoTargets as error:
-                engine.record_unrun(policy, Outcome.SKIPPED, str(error))
-            except ChaosMonkeyError as error:
-                engine.record_unrun(policy, Outcome.FAILED, str(error))
-
-        scheduler = start_scheduler(policies, job)
-        log.info(
-            "monkey_started",
-            policies=[policy.name for policy in policies],
-            armed=[policy.name for policy in policies if not policy.spec.dry_run],
-            metrics_port=server.port,
-        )
-        stop.wait()
-        scheduler.shutdown(wait=True)
+        _schedule_until(stop, policies, engine, server.port)
         server.shutdown()
         log.info("monkey_stopped")
+
+
+def _schedule_until(
+    stop: threading.Event, policies: list[Policy], engine: Engine, metrics_port: int
+) -> None:
+    """Runs the policies on their schedules until `stop`; running attacks revert and end."""
+
+    def job(policy: Policy) -> None:
+        try:
+            engine.run_policy(policy)
+        except NoTargets as error:
+            engine.record_unrun(policy, Outcome.SKIPPED, str(error))
+        except ChaosMonkeyError as error:
+            engine.record_unrun(policy, Outcome.FAILED, str(error))
+
+    if stop.is_set():
+        return
+    scheduler = start_scheduler(policies, job)
+    log.info(
+        "monkey_started",
+        policies=[policy.name for policy in policies],
+        armed=[policy.name for policy in policies if not policy.spec.dry_run],
+        metrics_port=metrics_port,
+    )
+    stop.wait()
+    scheduler.shutdown(wait=True)

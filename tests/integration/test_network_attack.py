@@ -112,23 +112,52 @@ def test_partition_drop_makes_callers_time_out(
     assert fetch(client, server)[0] == 0
 
 
-def test_a_killed_monkey_leaves_a_fault_that_revert_all_removes(
-    tmp_path: Path, run_target: RunTarget, wait_for: WaitFor, db: Path
+@pytest.mark.parametrize("how", ["revert --all", "next start"])
+def test_a_killed_monkey_leaves_a_fault_that_is_removed_later(
+    how: str, tmp_path: Path, run_target: RunTarget, wait_for: WaitFor, db: Path
 ) -> None:
-    """SIGKILL in the middle of a one-hour partition: `revert --all` removes it within 5 s."""
+    """SIGKILL in the middle of a one-hour partition, whose rules the journal recorded before they
+    were applied: `revert --all` removes it within 5 s, the daemon's next start within 10 s."""
     app = unique_app()
     server, client = run_target(), run_target(labels={"app": app})
     fault = {"type": "partition", "destinations": [server.name], "duration": "1h"}
-    attack = start_attack(write_policy(tmp_path, app, fault), db)
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    attack = start_attack(write_policy(policies, app, fault, schedule={"interval": "1h"}), db)
     wait_for(lambda: bool(our_rules(client)), "the partition's rules", 10)
+    [recorded] = Journal(db).open_faults()
+    assert f"{address(server)}/32" in recorded.params["keeper"]
     attack.send_signal(signal.SIGKILL)
     attack.wait()
     assert fetch(client, server)[0] != 0
     started = time.monotonic()
-    result = run_cli("revert", "--all", "--output", "json", db=db)
-    assert result.returncode == 0, result.stderr
-    assert time.monotonic() - started < 5
-    assert [r["result"] for r in records(result)] == ["reverted"]
+    if how == "revert --all":
+        result = run_cli("revert", "--all", "--output", "json", db=db)
+        assert result.returncode == 0, result.stderr
+        assert [r["result"] for r in records(result)] == ["reverted"]
+        assert time.monotonic() - started < 5
+    else:
+        daemon = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "chaosmonkey",
+                "run",
+                "--policies",
+                str(policies),
+                "--metrics-port",
+                "0",
+                "--db",
+                str(db),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for(lambda: not our_rules(client), "the revert at start", 10)
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(timeout=20)
     assert our_rules(client) == []
     assert fetch(client, server)[0] == 0
 
