@@ -44,6 +44,7 @@ log = structlog.get_logger("chaosmonkey.engine")
 NO_TARGET = Target(backend="", id="", name="", group="")
 # The first sign of a fault (a die or pause event) comes within milliseconds; past this, none will.
 IMPACT_GRACE_S = 10.0
+CHECK_EVERY_S = 0.25  # how often a hold or a wait looks at the halt and the guards
 INTERRUPTED = "interrupted: the monkey stopped during the attack; its fault was reverted"
 
 
@@ -58,6 +59,10 @@ class NoRecorder:
         pass
 
 
+# Says why a policy must not attack now (a stop condition breached, a cap reached), or None.
+Guard = Callable[[Policy], str | None]
+
+
 @dataclass
 class Engine:
     """Runs policies against backends; one instance serves the CLI and the daemon."""
@@ -68,6 +73,12 @@ class Engine:
     rng: random.Random = field(default_factory=random.Random)
     halted: threading.Event = field(default_factory=threading.Event)
     notify: Callable[[str], None] = lambda message: None
+    guards: list[Guard] = field(default_factory=list)  # checked before a run, and during attacks
+    fence: Callable[[], None] = lambda: None  # raises unless this monkey may change targets now
+
+    def refusal(self, policy: Policy) -> str | None:
+        """The first guard's reason not to attack with `policy` now, or None."""
+        return next((reason for guard in self.guards if (reason := guard(policy))), None)
 
     def select(self, policy: Policy) -> Selection:
         """The targets a run of `policy` would attack now; raises NoTargets when none match."""
@@ -88,6 +99,8 @@ class Engine:
         closed = window_closed_reason(policy.spec.window, datetime.now(UTC))
         if in_window_only and closed:
             return [self.record_unrun(policy, Outcome.SKIPPED, closed, dry_run=dry)]
+        if refused := self.refusal(policy):
+            return [self.record_unrun(policy, Outcome.SKIPPED, refused, dry_run=dry)]
         selection = self.select(policy)
         if not selection.chosen:
             refusal = selection.refused[0]
@@ -116,6 +129,7 @@ class Engine:
         applied = AppliedFaultWatch() if _is_network(policy) else None
         try:
             with self._watch(policy, backend, injection.target, applied) as watch:
+                self.fence()
                 record.injected_at = backend.apply(injection)
                 record.status = Status.INJECTED
                 self.journal.mark_injected(record)
@@ -126,14 +140,16 @@ class Engine:
                     raise NoImpact(f"no impact seen within {IMPACT_GRACE_S:g}s of the fault")
                 hold = _hold_for(policy)
                 if hold:
-                    reverted = self._hold_then_revert(injection, record, hold, applied)
+                    reverted = self._hold_then_revert(policy, injection, record, hold, applied)
                 deadline = record.injected_at + (hold or timedelta()).total_seconds()
                 deadline += policy.spec.recovery.timeout.total_seconds()
                 self.notify(f"waiting for {injection.target.group} to recover")
-                observation = _wait(watch, deadline, self.halted)
+                observation = self._wait(policy, watch, deadline)
             record.detected_at = observation.impact_at
             record.recovered_at = observation.recovered_at
             record.outcome, record.reason = _judge(record, policy, self.halted.is_set())
+            if breach := self.refusal(policy):
+                record.outcome, record.reason = Outcome.ABORTED, breach
         except ChaosMonkeyError as error:
             record.outcome, record.reason = Outcome.FAILED, str(error)
             log.error("attack_failed", error=str(error))
@@ -143,19 +159,35 @@ class Engine:
 
     def _hold_then_revert(
         self,
+        policy: Policy,
         injection: Injection,
         record: AttackRecord,
         hold: timedelta,
         applied: AppliedFaultWatch | None,
     ) -> bool:
-        """Keeps the fault for `hold` (less when halted), then reverts it."""
+        """Keeps the fault for `hold` (less when halted or a guard objects), then reverts it."""
         target = injection.target.name
         self.notify(f"holding {injection.action} on {target} for {format_duration(hold)}")
-        self.halted.wait(hold.total_seconds())
+        until = time.time() + hold.total_seconds()
+        while not self._cut_short(policy) and time.time() < until:
+            self.halted.wait(min(CHECK_EVERY_S, max(0.0, until - time.time())))
         reverted = self._revert(injection, record)
         if reverted and applied:
             applied.reverted(time.time())
         return reverted
+
+    def _wait(self, policy: Policy, watch: RecoveryWatch, deadline: float) -> Observation:
+        """Waits for recovery in short steps, so that a halt or a guard cuts the wait short."""
+        while True:
+            step = min(deadline, time.time() + CHECK_EVERY_S)
+            observation = watch.wait_recovered(step)
+            if observation.recovered_at is not None or step >= deadline:
+                return observation
+            if self._cut_short(policy):
+                return observation
+
+    def _cut_short(self, policy: Policy) -> bool:
+        return self.halted.is_set() or self.refusal(policy) is not None
 
     def _watch(
         self,
@@ -254,15 +286,6 @@ def _hold_for(policy: Policy) -> timedelta | None:
 
 def _is_network(policy: Policy) -> bool:
     return isinstance(policy.spec.fault, NetworkFaultBase)
-
-
-def _wait(watch: RecoveryWatch, deadline: float, halted: threading.Event) -> Observation:
-    """Waits for recovery in short steps so that a halt cuts the wait short."""
-    while True:
-        step = min(deadline, time.time() + 0.5)
-        observation = watch.wait_recovered(step)
-        if observation.recovered_at is not None or step >= deadline or halted.is_set():
-            return observation
 
 
 def _judge(record: AttackRecord, policy: Policy, halted: bool) -> tuple[Outcome, str | None]:

@@ -20,6 +20,7 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"
     DRY_RUN = "dry_run"
     SKIPPED = "skipped"
+    ABORTED = "aborted"  # a stop condition was breached during the attack: reverted early
 
 
 class Status(enum.StrEnum):

@@ -131,6 +131,14 @@ def test_image_defaults(docker_client: docker.DockerClient, image: str) -> None:
     ]
 
 
+def engine_and_policies(policies: Path) -> dict[str, dict[str, str]]:
+    """The mounts of the monkey's container: the engine's socket, and policies at /policies."""
+    return {
+        "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
+        str(policies): {"bind": "/policies", "mode": "ro"},
+    }
+
+
 CRASH_POLICY = """\
 apiVersion: chaosmonkey/v1
 kind: Policy
@@ -159,10 +167,7 @@ def test_image_crashes_a_container_when_run_as_documented(
         image,
         ["attack", "--policy", "/policies/crash.yaml", "--output", "json"],
         pid_mode="host",
-        volumes={
-            "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
-            str(tmp_path): {"bind": "/policies", "mode": "ro"},
-        },
+        volumes=engine_and_policies(tmp_path),
         labels={TEST_LABEL: SESSION_ID},
         remove=True,
     )
@@ -184,10 +189,7 @@ def test_the_monkey_never_targets_its_own_container(
         ["targets", "--policy", "/policies/self.yaml", "--output", "json"],
         detach=True,
         pid_mode="host",
-        volumes={
-            "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
-            str(tmp_path): {"bind": "/policies", "mode": "ro"},
-        },
+        volumes=engine_and_policies(tmp_path),
         labels={TEST_LABEL: SESSION_ID, "chaosmonkey.test.dockerfile": label},
     )
     try:
@@ -228,10 +230,7 @@ def test_network_faults_from_the_image_run_in_helper_containers(
         image,
         ["attack", "--policy", "/policies/partition.yaml", "--output", "json"],
         detach=True,
-        volumes={
-            "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
-            str(tmp_path): {"bind": "/policies", "mode": "ro"},
-        },
+        volumes=engine_and_policies(tmp_path),
         labels={TEST_LABEL: SESSION_ID},
     )
     try:

@@ -68,6 +68,7 @@ def test_attacks_by_outcome_reach_prometheus(
         "failed": 1,
         "dry_run": 0,
         "skipped": 0,
+        "aborted": 0,
     }
 
 

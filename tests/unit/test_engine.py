@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from chaosmonkey.engine import INTERRUPTED, Engine
-from chaosmonkey.errors import NoTargets
+from chaosmonkey.errors import ChaosMonkeyError, NoTargets
 from chaosmonkey.journal import Journal
-from chaosmonkey.model import AttackRecord, Outcome, RevertResult, Target
+from chaosmonkey.model import AttackRecord, Injection, Outcome, RevertResult, Target
 from chaosmonkey.policy.models import Policy
 from tests.unit.fakes import FakeBackend
 
@@ -202,3 +202,50 @@ def test_a_network_fault_lasts_its_duration_and_is_reverted(journal: Journal) ->
     assert record.recovery_seconds == pytest.approx(0.3, abs=0.1)
     assert [i.action for i in backend.reverted] == ["partition"]
     assert journal.open_faults() == []
+
+
+def test_a_guard_refusing_skips_the_run(journal: Journal) -> None:
+    """A guard that objects (a stop condition breached) skips the run with its reason."""
+    backend = FakeBackend(WEB)
+    engine, _ = engine_for(backend, journal)
+    engine.guards.append(lambda policy: "error rate above 5%")
+    [record] = engine.run_policy(policy({"type": "kill"}))
+    assert record.outcome is Outcome.SKIPPED
+    assert record.reason == "error rate above 5%"
+    assert backend.applied == []
+
+
+def test_a_guard_objecting_during_a_fault_aborts_and_reverts_it(journal: Journal) -> None:
+    """A breach in the middle of a one-hour pause reverts it at once: outcome aborted."""
+    backend = FakeBackend(WEB, recover_after=None)
+    engine, _ = engine_for(backend, journal)
+    breached: list[str] = []
+    engine.guards.append(lambda policy: breached[0] if breached else None)
+    original_apply = backend.apply
+
+    def apply_then_breach(injection: Injection) -> float:
+        applied_at = original_apply(injection)
+        breached.append("latency p99 above 2s")
+        return applied_at
+
+    backend.apply = apply_then_breach  # type: ignore[method-assign]
+    [record] = engine.run_policy(policy({"type": "pause", "duration": "1h"}))
+    assert record.outcome is Outcome.ABORTED
+    assert record.reason == "latency p99 above 2s"
+    assert record.revert_result is RevertResult.REVERTED
+    assert record.ended_at - record.created_at < 5
+
+
+def test_a_monkey_that_may_not_act_changes_nothing(journal: Journal) -> None:
+    """When the fence refuses (another monkey leads), nothing is applied: outcome failed."""
+    backend = FakeBackend(WEB)
+    engine, _ = engine_for(backend, journal)
+
+    def not_leader() -> None:
+        raise ChaosMonkeyError("not the leader: another monkey holds the lease")
+
+    engine.fence = not_leader
+    [record] = engine.run_policy(policy({"type": "kill"}))
+    assert record.outcome is Outcome.FAILED
+    assert record.reason == "not the leader: another monkey holds the lease"
+    assert backend.applied == []

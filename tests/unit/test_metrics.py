@@ -70,7 +70,7 @@ def test_attack_finished_counts_by_outcome(registry: CollectorRegistry) -> None:
 
 
 def test_every_outcome_starts_at_zero(registry: CollectorRegistry) -> None:
-    """The first attack of a policy exports all five outcomes, so rate() sees later changes."""
+    """The first attack of a policy exports every outcome, so rate() sees later changes."""
     Metrics(registry).attack_finished(record(Outcome.SKIPPED))
     values = {o.value: attacks(registry, o.value) for o in Outcome}
     assert values == {
@@ -79,6 +79,7 @@ def test_every_outcome_starts_at_zero(registry: CollectorRegistry) -> None:
         "failed": 0,
         "dry_run": 0,
         "skipped": 1,
+        "aborted": 0,
     }
 
 
