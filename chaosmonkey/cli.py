@@ -8,16 +8,19 @@ failed; 2 invalid input; 3 the backend is unreachable or refused; 4 no target ma
 from __future__ import annotations
 
 import json
+import random
 import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
-from chaosmonkey import __version__, logs
+from chaosmonkey import __version__, killswitch, logs
 from chaosmonkey.errors import ChaosMonkeyError
 from chaosmonkey.journal import DB_ENV, DEFAULT_DB, Journal
 from chaosmonkey.model import AttackRecord, Outcome
@@ -95,6 +98,7 @@ def attack(policy_path: Path, dry_run: bool, output: str, db: Path) -> None:
     """Run the policy once, now: schedule and window ignored, every other guard kept."""
     policy = load_policy(policy_path)
     with Runtime.open(db) as runtime, _progress(policy.name) as notify:
+        runtime.check_policies([policy])
         runtime.engine.notify = notify
         for signum in (signal.SIGINT, signal.SIGTERM):  # stop early, but revert first
             signal.signal(signum, lambda *_: runtime.engine.halted.set())
@@ -109,13 +113,22 @@ def attack(policy_path: Path, dry_run: bool, output: str, db: Path) -> None:
 @click.option("--policies", "policies_dir", required=True, type=click.Path(path_type=Path))
 @click.option("--metrics-port", default=9797, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--metrics-address", default="0.0.0.0", show_default=True)  # noqa: S104
+@click.option(
+    "--lease-seconds",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=1.0),
+    help="How long the leader's lease lasts; a follower takes over this long after a crash.",
+)
 @db_option
-def run(policies_dir: Path, metrics_port: int, metrics_address: str, db: Path) -> None:
+def run(
+    policies_dir: Path, metrics_port: int, metrics_address: str, lease_seconds: float, db: Path
+) -> None:
     """The daemon: every policy on its schedule, metrics on /metrics."""
     policies = load_paths([policies_dir])
     from chaosmonkey.daemon import serve
 
-    serve(policies, db, metrics_port, metrics_address)
+    serve(policies, db, metrics_port, metrics_address, lease_s=lease_seconds)
 
 
 @cli.command()
@@ -170,6 +183,78 @@ def proxy(
     from chaosmonkey.proxy.control import run_command
 
     run_command(listen, upstream, name, control, config)
+
+
+@cli.command()
+@click.option("--reason", default="halted by hand", show_default=True)
+@db_option
+def halt(reason: str, db: Path) -> None:
+    """Kill switch: stop new attacks and revert active ones, until `resume`."""
+    with Runtime.open(db) as runtime:
+        reverted = killswitch.halt(runtime.engine, runtime.journal, reason)
+        left = runtime.journal.active_fault_counts()
+    click.echo(f"halted: {reason}; {reverted} fault(s) reverted here, {sum(left.values())} active")
+    if left:
+        sys.exit(EXIT_REVERT_FAILED)
+
+
+@cli.command()
+@db_option
+def resume(db: Path) -> None:
+    """Lift the kill switch: attacks may start again."""
+    was_halted = _existing_journal(db).resume()
+    click.echo("resumed" if was_halted else "not halted: nothing to resume")
+
+
+@cli.command()
+@click.option("--policies", "policies_dir", type=click.Path(path_type=Path), help="For the plan.")
+@output_option
+@db_option
+def status(policies_dir: Path | None, output: str, db: Path) -> None:
+    """Armed or halted, the next scheduled runs, and the active faults."""
+    journal = _existing_journal(db)
+    policies = load_paths([policies_dir]) if policies_dir else []
+    report = killswitch.status(journal, policies)
+    if output == "json":
+        _print_json(report)
+        return
+    click.echo(report["state"] + (f" ({report['halt_reason']})" if report["halt_reason"] else ""))
+    for run in report["next_runs"]:
+        armed = "" if run["armed"] else " (dry run)"
+        click.echo(f"next: {run['policy']} at {run['at']}{armed}")
+    for fault in report["active_faults"]:
+        click.echo(f"active: {fault['attack_id']} {fault['action']} on {fault['target']}")
+
+
+@cli.command()
+@click.option("--policies", "policies_dir", required=True, type=click.Path(path_type=Path))
+@output_option
+@db_option
+def plan(policies_dir: Path, output: str, db: Path) -> None:
+    """Today's Chaos Monkey mode plan: which groups are attacked when, and why others are not.
+    Drawn once a day per policy and stored in the journal; later calls print the stored plan."""
+    from chaosmonkey import planning
+
+    policies = load_paths([policies_dir])
+    with Runtime.open(db) as runtime, planning.PlanStore(db) as store:
+        plans = planning.plan_policies(
+            store,
+            policies,
+            lambda policy: {target.group for target in runtime.engine.select(policy).eligible},
+            datetime.now(UTC),
+            random.Random(),
+        )
+    if output == "json":
+        _print_json([entry.to_dict() for _, entries in plans for entry in entries])
+        return
+    if not plans:
+        click.echo("no policy in Chaos Monkey mode (schedule.meanTimeBetweenAttacks)", err=True)
+    for policy, entries in plans:
+        zone = ZoneInfo(policy.spec.window.timezone if policy.spec.window else "UTC")
+        for entry in entries:
+            when = f"{entry.at.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}" if entry.at else "-"
+            why = f"left out: {entry.reason}" if entry.reason else entry.status
+            click.echo(f"{policy.name}\t{entry.group}\t{when}\t{why}")
 
 
 def _existing_journal(db: Path) -> Journal:

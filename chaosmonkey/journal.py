@@ -60,11 +60,30 @@ CREATE TABLE IF NOT EXISTS faults (
     revert_result TEXT
 );
 CREATE INDEX IF NOT EXISTS faults_open ON faults (state);
+CREATE TABLE IF NOT EXISTS halt (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    reason TEXT NOT NULL,
+    since REAL NOT NULL
+);
 """
 _ATTACK_COLUMNS = (
     "id, policy, backend, fault, target, dry_run, status, outcome, created_at, injected_at, "
     "detected_at, recovered_at, ended_at, reason, revert_result"
 )
+
+
+def switch_to_wal(db: sqlite3.Connection, timeout_s: float) -> None:
+    """WAL mode, waiting up to `timeout_s`: SQLite does not wait for the lock the switch needs
+    when another process is creating the same new file, it fails at once."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def default_path() -> Path:
@@ -81,7 +100,7 @@ class Journal:
             self._db = sqlite3.connect(
                 self.path, timeout=30, isolation_level=None, check_same_thread=False
             )
-            self._db.execute("PRAGMA journal_mode=WAL")
+            switch_to_wal(self._db, 30)
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
@@ -159,6 +178,25 @@ class Journal:
                     record.id,
                 ),
             )
+
+    def halt(self, reason: str) -> None:
+        """The kill switch: no attack starts and running ones revert until `resume`."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO halt (id, reason, since) VALUES (1, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET reason = excluded.reason",
+                (reason, time.time()),
+            )
+
+    def resume(self) -> bool:
+        """Lifts the kill switch; False when it was not set."""
+        with self._transaction() as db:
+            return db.execute("DELETE FROM halt").rowcount > 0
+
+    def halted(self) -> tuple[str, float] | None:
+        """(reason, since) while the kill switch is set."""
+        rows = self._select("SELECT reason, since FROM halt")
+        return (rows[0][0], rows[0][1]) if rows else None
 
     def open_faults(self) -> list[Injection]:
         """Faults that may be in place: applied, or recorded and maybe applied before a crash."""

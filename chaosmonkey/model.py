@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PROTECTED_LABEL = "chaosmonkey.io/protected"
+ENABLED_LABEL = "chaosmonkey.io/enabled"  # opt-in: the only targets of a policy with optIn
 GROUP_LABEL = "chaosmonkey.io/group"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 

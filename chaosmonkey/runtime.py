@@ -11,6 +11,9 @@ from chaosmonkey.backends.base import Backend
 from chaosmonkey.engine import Engine
 from chaosmonkey.errors import ChaosMonkeyError
 from chaosmonkey.journal import Journal
+from chaosmonkey.killswitch import HaltGuard
+from chaosmonkey.policy.models import Policy
+from chaosmonkey.stopconditions import StopConditionGuard, check_queries
 
 
 def connect_backend(name: str) -> Backend:
@@ -30,11 +33,17 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.engine = Engine(backend_for=self.backend, journal=self.journal)
+        self.engine.guards.append(HaltGuard(self.journal))
+        self.engine.guards.append(StopConditionGuard())
 
     def backend(self, name: str) -> Backend:
         if name not in self._backends:
             self._backends[name] = connect_backend(name)
         return self._backends[name]
+
+    def check_policies(self, policies: list[Policy]) -> None:
+        """Before any attack: PolicyErrors for the stop-condition queries Prometheus rejects."""
+        check_queries(policies)
 
     @classmethod
     @contextmanager

@@ -13,6 +13,8 @@ def window_closed_reason(window: Window | None, now: datetime) -> str | None:
     if window is None:
         return None
     local = now.astimezone(ZoneInfo(window.timezone))
+    if any(blackout.covers(local.date()) for blackout in window.blackout):
+        return f"outside the window: {local.date().isoformat()} is a blackout day"
     day = DAYS[local.weekday()]
     if day not in window.days:
         return f"outside the window: {day} is not one of {', '.join(window.days)}"

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from chaosmonkey.model import Target
+from chaosmonkey.model import ENABLED_LABEL, Target
 from chaosmonkey.policy.models import Limits, Targets
 
 
@@ -38,6 +38,8 @@ def _any_name_matches(name: str, patterns: Iterable[str]) -> bool:
 def is_candidate(target: Target, spec: Targets) -> bool:
     """Matches the selector, is not excluded, not protected, and is up to be attacked."""
     if target.protected or not target.running:
+        return False
+    if spec.opt_in and target.labels.get(ENABLED_LABEL, "").lower() != "true":
         return False
     if not _labels_match(target.labels, spec.labels):
         return False

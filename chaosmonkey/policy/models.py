@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import signal
 from datetime import time, timedelta
@@ -20,7 +21,9 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from chaosmonkey.durations import format_duration
 from chaosmonkey.policy.network import NetworkFault
+from chaosmonkey.policy.stopconditions import StopCondition
 from chaosmonkey.policy.types import Duration
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -73,6 +76,7 @@ class Targets(Model):
     labels: dict[str, str] = Field(default_factory=dict)
     names: list[Regex] = Field(default_factory=list)
     exclude: Exclude = Field(default_factory=Exclude)
+    opt_in: bool = False  # attack only targets labelled chaosmonkey.io/enabled=true
 
 
 class KillFault(Model):
@@ -114,16 +118,49 @@ FAULT_TYPES = frozenset(
 
 
 class Schedule(Model):
+    """When a policy runs: every `interval`, on `cron`, or in Chaos Monkey mode
+    (`meanTimeBetweenAttacks`, in working days of the window: see chaosmonkey/planning.py)."""
+
     interval: Duration | None = None
     cron: str | None = None
+    mean_time_between_attacks: Duration | None = None
+    min_time_between_attacks: Duration | None = None  # Chaos Monkey mode only; default 0
 
     @model_validator(mode="after")
     def _one_of(self) -> Schedule:
-        if (self.interval is None) == (self.cron is None):
-            raise ValueError("expected exactly one of interval or cron")
+        kinds = (self.interval, self.cron, self.mean_time_between_attacks)
+        if sum(kind is not None for kind in kinds) != 1:
+            raise ValueError("expected exactly one of interval or cron or meanTimeBetweenAttacks")
         if self.interval is not None and self.interval <= timedelta(0):
             raise ValueError("interval: expected a duration above zero")
+        if self.min_time_between_attacks is not None and not self.chaos_monkey_mode:
+            raise ValueError("minTimeBetweenAttacks: expected only with meanTimeBetweenAttacks")
+        if self.chaos_monkey_mode:
+            self._check_mean()
         return self
+
+    def _check_mean(self) -> None:
+        mean, least = self.mean_time_between_attacks, self.min_between_attacks
+        assert mean is not None
+        if mean < timedelta(days=1):
+            raise ValueError(
+                f"meanTimeBetweenAttacks: expected 1d or more (at most one attack per group "
+                f"per working day), got {format_duration(mean)}"
+            )
+        if mean < least:
+            raise ValueError(
+                f"meanTimeBetweenAttacks: expected at least minTimeBetweenAttacks "
+                f"({format_duration(least)}), got {format_duration(mean)}"
+            )
+
+    @property
+    def chaos_monkey_mode(self) -> bool:
+        """Attacks drawn at random each working day instead of run on a timetable."""
+        return self.mean_time_between_attacks is not None
+
+    @property
+    def min_between_attacks(self) -> timedelta:
+        return self.min_time_between_attacks or timedelta(0)
 
     @field_validator("cron")
     @classmethod
@@ -135,6 +172,36 @@ class Schedule(Model):
         return value
 
 
+class BlackoutDays(Model):
+    """Days without attacks, in the window's timezone: one `date`, or `from` to `to` inclusive."""
+
+    date: dt.date | None = None
+    from_: dt.date | None = Field(default=None, alias="from")
+    to: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> BlackoutDays:
+        if (self.date is None) == (self.from_ is None and self.to is None):
+            raise ValueError("expected either date, or from and to")
+        if self.date is None and (self.from_ is None or self.to is None):
+            raise ValueError("expected both from and to")
+        if self.from_ and self.to and self.from_ > self.to:
+            raise ValueError("expected from on or before to")
+        return self
+
+    def covers(self, day: dt.date) -> bool:
+        first, last = (self.date, self.date) if self.date else (self.from_, self.to)
+        return first is not None and last is not None and first <= day <= last
+
+
+def _blackout(value: Any) -> Any:
+    """A bare date string is a one-day blackout."""
+    return {"date": value} if isinstance(value, str | dt.date) else value
+
+
+Blackout = Annotated[BlackoutDays, BeforeValidator(_blackout)]
+
+
 class Window(Model):
     """When attacks may run; checked again at the moment an attack starts."""
 
@@ -142,6 +209,7 @@ class Window(Model):
     days: list[Day] = Field(default_factory=lambda: list(DAYS))
     start: Clock = time(0, 0)
     end: Clock = time(23, 59, 59)
+    blackout: list[Blackout] = Field(default_factory=list)  # holidays and freezes
 
     @field_validator("timezone")
     @classmethod
@@ -230,6 +298,7 @@ class Spec(Model):
     window: Window | None = None
     limits: Limits = Field(default_factory=Limits)
     recovery: Recovery = Field(default_factory=Recovery)
+    stop_conditions: list[StopCondition] = []
 
 
 class Policy(Model):

@@ -10,6 +10,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -223,3 +227,51 @@ def _published_url(container: Container) -> str:
 
 def _session_filter() -> dict[str, str | list[str] | bool]:
     return {"label": f"{TEST_LABEL}={SESSION_ID}"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Monkey:
+    """A `chaosmonkey run` process over a policy directory."""
+
+    def __init__(self, policies: Path, db: Path, port: int) -> None:
+        self.port = port
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "chaosmonkey",
+                "run",
+                "--policies",
+                str(policies),
+                "--metrics-port",
+                str(port),
+                "--metrics-address",
+                "127.0.0.1",
+                "--db",
+                str(db),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 20) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=timeout)
+
+
+@pytest.fixture
+def monkeys() -> Iterator[list[Monkey]]:
+    """`chaosmonkey run` processes a test starts; any still running at the end is killed."""
+    started: list[Monkey] = []
+    yield started
+    for monkey in started:
+        if monkey.process.poll() is None:
+            monkey.process.kill()
+            monkey.process.wait()

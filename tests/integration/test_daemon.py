@@ -3,12 +3,9 @@ Prometheus, clean stop on SIGTERM, and faults left by a killed monkey reverted."
 
 from __future__ import annotations
 
-import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,57 +13,10 @@ from docker.models.containers import Container
 
 from tests.conftest import StartPrometheus
 from tests.integration.cli import records, run_cli, unique_app, write_policy
-from tests.integration.conftest import RunTarget, WaitFor
+from tests.integration.conftest import Monkey, RunTarget, WaitFor, free_port
 from tests.prometheus import values
 
 pytestmark = pytest.mark.docker
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Monkey:
-    """A `chaosmonkey run` process over a policy directory."""
-
-    def __init__(self, policies: Path, db: Path, port: int) -> None:
-        self.port = port
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "chaosmonkey",
-                "run",
-                "--policies",
-                str(policies),
-                "--metrics-port",
-                str(port),
-                "--metrics-address",
-                "127.0.0.1",
-                "--db",
-                str(db),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 20) -> int:
-        self.process.send_signal(sig)
-        return self.process.wait(timeout=timeout)
-
-
-@pytest.fixture
-def monkeys() -> Iterator[list[Monkey]]:
-    started: list[Monkey] = []
-    yield started
-    for monkey in started:
-        if monkey.process.poll() is None:
-            monkey.process.kill()
-            monkey.process.wait()
 
 
 def state(container: Container) -> str:

@@ -16,7 +16,7 @@ from docker.models.containers import Container
 from chaosmonkey.journal import Journal
 from chaosmonkey.netfaults.keeper import find_keepers
 from tests.integration.cli import records, run_cli, unique_app, write_policy
-from tests.integration.conftest import RunTarget, WaitFor
+from tests.integration.conftest import Monkey, RunTarget, WaitFor, free_port
 
 pytestmark = pytest.mark.docker
 
@@ -137,27 +137,11 @@ def test_a_killed_monkey_leaves_a_fault_that_is_removed_later(
         assert [r["result"] for r in records(result)] == ["reverted"]
         assert time.monotonic() - started < 5
     else:
-        daemon = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "chaosmonkey",
-                "run",
-                "--policies",
-                str(policies),
-                "--metrics-port",
-                "0",
-                "--db",
-                str(db),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        daemon = Monkey(policies, db, free_port())
         try:
             wait_for(lambda: not our_rules(client), "the revert at start", 10)
         finally:
-            daemon.send_signal(signal.SIGTERM)
-            daemon.wait(timeout=20)
+            assert daemon.stop() == 0
     assert our_rules(client) == []
     assert fetch(client, server)[0] == 0
 

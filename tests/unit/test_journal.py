@@ -108,3 +108,19 @@ def test_a_killed_writer_leaves_a_consistent_journal(tmp_path: Path) -> None:
     assert attacks > 20
     assert attacks == faults
     assert len(Journal(path).open_faults()) == faults
+
+
+OPENER = "import sys; from chaosmonkey.journal import Journal; Journal(sys.argv[1]).close()"
+
+
+def test_processes_creating_one_journal_at_once_all_open_it(tmp_path: Path) -> None:
+    """Four processes opening the same new journal at the same moment all succeed (switching a
+    new file to WAL does not wait for SQLite's lock by itself), over 10 rounds."""
+    for round_number in range(10):
+        path = tmp_path / f"j{round_number}.db"
+        openers = [
+            subprocess.Popen([sys.executable, "-c", OPENER, str(path)], stderr=subprocess.PIPE)
+            for _ in range(4)
+        ]
+        failures = [p.communicate(timeout=60)[1] for p in openers if p.wait(timeout=60) != 0]
+        assert failures == []

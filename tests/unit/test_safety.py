@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 
+import pytest
+
 from chaosmonkey.policy.models import Window
 from chaosmonkey.safety import window_closed_reason
 
@@ -46,3 +48,34 @@ def test_daylight_saving_moves_the_window_in_utc() -> None:
     after = datetime(2026, 3, 30, 7, 30, tzinfo=UTC)  # Monday, CEST: 09:30 local
     assert window_closed_reason(AMSTERDAM_OFFICE, before) is not None
     assert window_closed_reason(AMSTERDAM_OFFICE, after) is None
+
+
+def test_blackout_days_close_the_window_in_its_timezone() -> None:
+    """A blackout date and a range close the window all day long, in the window's timezone."""
+    window = Window.model_validate(
+        {
+            "timezone": "Europe/Amsterdam",
+            "blackout": ["2026-12-25", {"from": "2026-12-28", "to": "2027-01-01"}],
+        }
+    )
+    christmas_eve_late_utc = datetime(2026, 12, 24, 23, 30, tzinfo=UTC)  # 00:30 on the 25th
+    assert window_closed_reason(window, christmas_eve_late_utc) == (
+        "outside the window: 2026-12-25 is a blackout day"
+    )
+    assert window_closed_reason(window, datetime(2026, 12, 24, 12, tzinfo=UTC)) is None
+    assert window_closed_reason(window, datetime(2026, 12, 30, 12, tzinfo=UTC)) is not None
+    assert window_closed_reason(window, datetime(2027, 1, 2, 12, tzinfo=UTC)) is None
+
+
+@pytest.mark.parametrize(
+    ("blackout", "message"),
+    [
+        ({"from": "2026-12-28"}, "expected both from and to"),
+        ({"from": "2027-01-02", "to": "2026-12-28"}, "expected from on or before to"),
+        ("2026-13-01", "Input should be a valid date"),
+    ],
+)
+def test_bad_blackouts_are_refused(blackout: object, message: str) -> None:
+    """Half ranges, reversed ranges and impossible dates are refused."""
+    with pytest.raises(ValueError, match=message):
+        Window.model_validate({"blackout": [blackout]})

@@ -96,3 +96,10 @@ def test_caps_are_never_exceeded(
         down = sum(1 for t in everyone if t.group == group and not t.available)
         hit = sum(1 for t in selection.chosen if t.group == group)
         assert hit == 0 or down + hit <= max_unavailable
+
+
+def test_opt_in_attacks_only_enabled_targets() -> None:
+    """With optIn, only targets labelled chaosmonkey.io/enabled=true are candidates."""
+    targets = [target("a", **{"chaosmonkey.io/enabled": "true"}), target("b")]
+    assert [t.name for t in eligible(targets, Targets(opt_in=True))] == ["a"]
+    assert [t.name for t in eligible(targets, Targets())] == ["a", "b"]

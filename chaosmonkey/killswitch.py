@@ -1,0 +1,59 @@
+"""The kill switch: `chaosmonkey halt` stops every monkey on a journal until `chaosmonkey resume`.
+
+It lives in the journal, so it holds across restarts and reaches every process that uses the
+journal: a guard refuses new attacks and makes running ones revert at their next check.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from chaosmonkey.engine import Engine
+from chaosmonkey.journal import Journal
+from chaosmonkey.policy.models import Policy
+from chaosmonkey.scheduling import next_runs as next_runs_of
+
+REVERT_WAIT_S = 3.0  # how long `halt` lets running monkeys revert their own faults
+
+
+class HaltGuard:
+    """A guard that objects while the journal's kill switch is set."""
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+
+    def __call__(self, policy: Policy) -> str | None:
+        halted = self._journal.halted()
+        return f"halted: {halted[0]}" if halted else None
+
+
+def halt(engine: Engine, journal: Journal, reason: str) -> int:
+    """Sets the switch, lets running attacks revert, then reverts whatever is still open
+    (a monkey that died); returns how many faults this call reverted itself."""
+    journal.halt(reason)
+    deadline = time.monotonic() + REVERT_WAIT_S
+    while journal.active_fault_counts() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return len(engine.revert_open_faults())
+
+
+def status(journal: Journal, policies: list[Policy]) -> dict[str, Any]:
+    """What `chaosmonkey status` shows: armed or halted, next runs, active faults."""
+    halted = journal.halted()
+    next_runs = [
+        {"policy": policy.name, "at": run.isoformat(), "armed": not policy.spec.dry_run}
+        for policy in policies
+        if policy.spec.schedule is not None
+        for run in next_runs_of(policy, 1)
+    ]
+    faults = [
+        {"attack_id": f.attack_id, "target": f.target.name, "action": f.action}
+        for f in journal.open_faults()
+    ]
+    return {
+        "state": "halted" if halted else "armed",
+        "halt_reason": halted[0] if halted else None,
+        "next_runs": sorted(next_runs, key=lambda run: str(run["at"])),
+        "active_faults": faults,
+    }
