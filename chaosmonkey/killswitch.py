@@ -12,6 +12,7 @@ from typing import Any
 from chaosmonkey.engine import Engine
 from chaosmonkey.journal import Journal
 from chaosmonkey.policy.models import Policy
+from chaosmonkey.scheduling import has_trigger
 from chaosmonkey.scheduling import next_runs as next_runs_of
 
 REVERT_WAIT_S = 3.0  # how long `halt` lets running monkeys revert their own faults
@@ -44,7 +45,7 @@ def status(journal: Journal, policies: list[Policy]) -> dict[str, Any]:
     next_runs = [
         {"policy": policy.name, "at": run.isoformat(), "armed": not policy.spec.dry_run}
         for policy in policies
-        if policy.spec.schedule is not None
+        if has_trigger(policy)
         for run in next_runs_of(policy, 1)
     ]
     faults = [

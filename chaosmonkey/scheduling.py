@@ -34,6 +34,13 @@ def check_cron(expression: str) -> None:
         raise ValueError(f"expected a valid cron expression, got {expression!r}: {error}") from None
 
 
+def has_trigger(policy: Policy) -> bool:
+    """An interval or a cron; policies without a schedule run by hand, and Chaos Monkey mode
+    policies by their daily plan (`chaosmonkey plan`)."""
+    schedule = policy.spec.schedule
+    return schedule is not None and not schedule.chaos_monkey_mode
+
+
 def trigger_for(policy: Policy) -> BaseTrigger:
     """The APScheduler trigger of a policy's schedule, in its window's timezone."""
     schedule = policy.spec.schedule
@@ -70,7 +77,7 @@ def start_scheduler(
     """A started scheduler with one job per scheduled policy, running jobs in its threads."""
     scheduler = BackgroundScheduler(timezone=UTC)
     for policy in policies:
-        if policy.spec.schedule is None:
+        if not has_trigger(policy):
             continue
         scheduler.add_job(
             job,

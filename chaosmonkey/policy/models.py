@@ -300,6 +300,14 @@ class Spec(Model):
     recovery: Recovery = Field(default_factory=Recovery)
     stop_conditions: list[StopCondition] = []
 
+    @model_validator(mode="after")
+    def _plans_need_a_window(self) -> Spec:
+        if self.schedule and self.schedule.chaos_monkey_mode and self.window is None:
+            raise ValueError(
+                "expected a window: meanTimeBetweenAttacks counts working days of the window"
+            )
+        return self
+
 
 class Policy(Model):
     api_version: Literal["chaosmonkey/v1"]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chaosmonkey.policy.models import Policy
-from chaosmonkey.scheduling import check_cron, next_runs
+from chaosmonkey.scheduling import check_cron, has_trigger, next_runs
 
 
 def policy(schedule: dict[str, Any], window: dict[str, Any] | None = None) -> Policy:
@@ -57,3 +57,10 @@ def test_schedule_needs_exactly_one_kind() -> None:
     """Both interval and cron, or neither, is refused."""
     with pytest.raises(ValueError, match="exactly one of interval or cron"):
         policy({"interval": "1m", "cron": "* * * * *"})
+
+
+def test_only_interval_and_cron_policies_get_a_trigger() -> None:
+    """Chaos Monkey mode policies run by their daily plan, not by a trigger of the scheduler."""
+    window = {"timezone": "UTC"}
+    assert has_trigger(policy({"interval": "1m"})) is True
+    assert has_trigger(policy({"meanTimeBetweenAttacks": "2d"}, window)) is False

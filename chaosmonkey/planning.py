@@ -1,0 +1,377 @@
+"""Chaos Monkey mode: each working day, a plan of which groups a policy attacks, and when.
+
+A policy whose schedule has `meanTimeBetweenAttacks` (and optionally `minTimeBetweenAttacks`) is
+not run on a timetable. Once per working day of its window (a day of `window.days`, not a blackout
+day, in `window.timezone`), `draw_plan` decides for each eligible group: an attack with probability
+1/mean (the mean counted in working days), at a uniformly random instant of that day's window,
+unless the group's last attack (done, or planned) is fewer than `min` working days back. Every
+group left out keeps its reason. The minimum lowers the effective rate below 1/mean.
+
+The plan lives in the journal's database, table `plan`, written by `PlanStore` through its own
+SQLite connection. `plan_today` draws a policy's plan once per local day; later calls (a restart,
+`chaosmonkey plan` again) read the stored plan back unchanged.
+
+Daemon wiring, for a later session (daemon.py does not use this module yet): after start and after
+each local midnight of a window's timezone, call `plan_policies` for the Chaos-Monkey-mode
+policies; then schedule one job per `planned_jobs(store, now)` entry (policy, group, at), e.g. an
+APScheduler DateTrigger at `at` added in scheduling.py, which attacks that group only and marks
+the row done (`PlanStore.mark_done`). `scheduling.trigger_for` has no trigger for this mode.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from chaosmonkey.durations import format_duration
+from chaosmonkey.errors import ChaosMonkeyError, PolicyError
+from chaosmonkey.policy.models import DAYS, Policy, Schedule, Window
+
+WORKING_DAY = timedelta(days=1)
+_TRIES = 64  # draws of a time before giving up on a window that a DST change swallowed
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """`group` is attacked at `at` (UTC)."""
+
+    group: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """`group` is not attacked that day, and why."""
+
+    group: str
+    reason: str
+
+
+def is_chaos_monkey_mode(policy: Policy) -> bool:
+    schedule = policy.spec.schedule
+    return schedule is not None and schedule.chaos_monkey_mode
+
+
+def check_policy(policy: Policy) -> tuple[Schedule, Window]:
+    """The schedule and window of a Chaos-Monkey-mode policy; PolicyError otherwise."""
+    schedule, window = policy.spec.schedule, policy.spec.window
+    if schedule is None or not schedule.chaos_monkey_mode:
+        raise PolicyError(policy.source, "spec.schedule: expected meanTimeBetweenAttacks")
+    if window is None:
+        raise PolicyError(
+            policy.source,
+            "spec.window: expected a window with schedule.meanTimeBetweenAttacks "
+            "(its working days are the unit of the mean)",
+        )
+    return schedule, window
+
+
+def not_working_reason(window: Window, day: date) -> str | None:
+    """None on a working day of the window; else why `day` is not one."""
+    if any(blackout.covers(day) for blackout in window.blackout):
+        return f"not a working day: {day.isoformat()} is a blackout day"
+    name = DAYS[day.weekday()]
+    if name not in window.days:
+        return f"not a working day: {name} is not one of {', '.join(window.days)}"
+    return None
+
+
+def working_days_between(window: Window, after: date, until: date, enough: int) -> int:
+    """Working days d with after < d <= until, counted up to `enough` at most."""
+    count, day = 0, after
+    while count < enough and day < until:
+        day += timedelta(days=1)
+        count += not_working_reason(window, day) is None
+    return count
+
+
+def draw_plan(
+    policy: Policy,
+    groups: Iterable[str],
+    day: date,
+    last_attack_by_group: Mapping[str, datetime],
+    rng: random.Random,
+) -> list[PlannedRun | Skipped]:
+    """One day's plan for `policy`, one entry per group in name order; pure but for `rng`."""
+    schedule, window = check_policy(policy)
+    ordered = sorted(set(groups))
+    if reason := not_working_reason(window, day):
+        return [Skipped(group, reason) for group in ordered]
+    return [
+        _draw_group(schedule, window, day, group, last_attack_by_group.get(group), rng)
+        for group in ordered
+    ]
+
+
+def _draw_group(
+    schedule: Schedule,
+    window: Window,
+    day: date,
+    group: str,
+    last: datetime | None,
+    rng: random.Random,
+) -> PlannedRun | Skipped:
+    if reason := _too_soon(schedule.min_between_attacks, window, day, last):
+        return Skipped(group, reason)
+    assert schedule.mean_time_between_attacks is not None
+    chance = WORKING_DAY / schedule.mean_time_between_attacks
+    if rng.random() >= chance:
+        return Skipped(group, f"drawn out (p={chance:.3g})")
+    at = random_time(window, day, rng)
+    if at is None:
+        return Skipped(group, f"the window has no time on {day.isoformat()} (daylight saving)")
+    return PlannedRun(group, at)
+
+
+def _too_soon(least: timedelta, window: Window, day: date, last: datetime | None) -> str | None:
+    if last is None or least <= timedelta(0):
+        return None
+    local = last.astimezone(ZoneInfo(window.timezone))
+    needed = least / WORKING_DAY
+    if working_days_between(window, local.date(), day, math.ceil(needed)) >= needed:
+        return None
+    return f"min {format_duration(least)}: last attack at {local.isoformat(timespec='minutes')}"
+
+
+def random_time(window: Window, day: date, rng: random.Random) -> datetime | None:
+    """A uniformly random instant (UTC, whole seconds) of `day`'s window, or None if it has none.
+
+    Bounds are computed in the window's zone and converted to UTC, so a day of 23 or 25 hours
+    weighs each real second once; a draw whose local clock falls outside (a wall time skipped by
+    a DST change) is drawn again.
+    """
+    zone = ZoneInfo(window.timezone)
+    first = datetime.combine(day, window.start, zone).astimezone(UTC)
+    span = datetime.combine(day, window.end, zone).astimezone(UTC) - first
+    for _ in range(_TRIES if span > timedelta(0) else 0):
+        at = (first + span * rng.random()).replace(microsecond=0)
+        if inside(window, day, at):
+            return at
+    return None
+
+
+def inside(window: Window, day: date, at: datetime) -> bool:
+    """`at` is on `day` between the window's start (inclusive) and end, on the local clock."""
+    local = at.astimezone(ZoneInfo(window.timezone))
+    return local.date() == day and window.start <= local.time() < window.end
+
+
+# --- the stored plan --------------------------------------------------------------------------
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS plan (
+    policy TEXT NOT NULL,
+    day TEXT NOT NULL,
+    group_name TEXT NOT NULL,
+    at REAL,
+    status TEXT NOT NULL CHECK (status IN ('planned', 'skipped', 'done')),
+    reason TEXT,
+    PRIMARY KEY (policy, day, group_name)
+);
+CREATE INDEX IF NOT EXISTS plan_at ON plan (status, at);
+"""
+_COLUMNS = "policy, day, group_name, at, status, reason"
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """One stored row: `at` (UTC) for planned and done rows, `reason` for skipped ones."""
+
+    policy: str
+    day: date
+    group: str
+    at: datetime | None
+    status: str
+    reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "day": self.day.isoformat(),
+            "group": self.group,
+            "at": self.at.isoformat() if self.at else None,
+            "status": self.status,
+            "reason": self.reason,
+        }
+
+
+class PlanStore:
+    """The `plan` table in the journal's database; safe to share between threads."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise ChaosMonkeyError(
+                f"{self.path}: cannot open the plan ({error}); expected a chaosmonkey SQLite "
+                "database or a new path"
+            ) from None
+
+    def __enter__(self) -> PlanStore:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _select(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def load(self, policy: str, day: date) -> list[PlanEntry]:
+        rows = self._select(
+            f"SELECT {_COLUMNS} FROM plan WHERE policy = ? AND day = ? ORDER BY group_name",
+            policy,
+            day.isoformat(),
+        )
+        return [_entry(row) for row in rows]
+
+    def save(
+        self, policy: str, day: date, items: Iterable[PlannedRun | Skipped]
+    ) -> list[PlanEntry]:
+        """Stores a day's plan unless one is stored already (the first writer wins); returns the
+        stored plan."""
+        with self._transaction() as db:
+            known = db.execute(
+                "SELECT 1 FROM plan WHERE policy = ? AND day = ? LIMIT 1", (policy, day.isoformat())
+            ).fetchone()
+            if not known:
+                db.executemany(
+                    f"INSERT INTO plan ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                    [_row(policy, day, item) for item in items],
+                )
+        return self.load(policy, day)
+
+    def mark_done(self, policy: str, day: date, group: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE plan SET status = 'done' WHERE policy = ? AND day = ? AND group_name = ?",
+                (policy, day.isoformat(), group),
+            )
+
+    def planned_after(self, moment: datetime) -> list[PlanEntry]:
+        rows = self._select(
+            f"SELECT {_COLUMNS} FROM plan WHERE status = 'planned' AND at > ? ORDER BY at",
+            moment.timestamp(),
+        )
+        return [_entry(row) for row in rows]
+
+    def last_attacks(self, policy: str) -> dict[str, datetime]:
+        """Per group: the last attack of `policy` (injected or dry run) or planned one."""
+        last: dict[str, float] = {}
+        rows = self._select(
+            "SELECT group_name, MAX(at) FROM plan WHERE policy = ? AND status != 'skipped' "
+            "GROUP BY group_name",
+            policy,
+        )
+        if self._has_attacks_table():
+            rows += self._select(
+                "SELECT json_extract(target, '$.group'), MAX(COALESCE(injected_at, created_at)) "
+                "FROM attacks WHERE policy = ? AND (injected_at IS NOT NULL OR outcome = 'dry_run')"
+                " GROUP BY 1",
+                policy,
+            )
+        for group, moment in rows:
+            if group and moment is not None:
+                last[group] = max(moment, last.get(group, moment))
+        return {group: datetime.fromtimestamp(moment, UTC) for group, moment in last.items()}
+
+    def _has_attacks_table(self) -> bool:
+        return bool(
+            self._select("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'attacks'")
+        )
+
+
+def _row(policy: str, day: date, item: PlannedRun | Skipped) -> tuple[Any, ...]:
+    if isinstance(item, PlannedRun):
+        return (policy, day.isoformat(), item.group, item.at.timestamp(), "planned", None)
+    return (policy, day.isoformat(), item.group, None, "skipped", item.reason)
+
+
+def _entry(row: tuple[Any, ...]) -> PlanEntry:
+    at = datetime.fromtimestamp(row[3], UTC) if row[3] is not None else None
+    return PlanEntry(row[0], date.fromisoformat(row[1]), row[2], at, row[4], row[5])
+
+
+# --- drawing once a day -----------------------------------------------------------------------
+
+
+def plan_today(
+    store: PlanStore,
+    policy: Policy,
+    groups: Callable[[], Iterable[str]],
+    now: datetime,
+    rng: random.Random,
+) -> list[PlanEntry]:
+    """The plan of `policy` for `now`'s day in its window's zone, drawn and stored on first call.
+
+    `groups` is called only when a plan is drawn. A day with no groups stores nothing."""
+    _, window = check_policy(policy)
+    day = now.astimezone(ZoneInfo(window.timezone)).date()
+    if stored := store.load(policy.name, day):
+        return stored
+    items = draw_plan(policy, groups(), day, store.last_attacks(policy.name), rng)
+    return store.save(policy.name, day, items)
+
+
+def plan_policies(
+    store: PlanStore,
+    policies: Iterable[Policy],
+    groups_of: Callable[[Policy], Iterable[str]],
+    now: datetime,
+    rng: random.Random,
+) -> list[tuple[Policy, list[PlanEntry]]]:
+    """Today's plan of each Chaos-Monkey-mode policy; every policy is checked before any draw."""
+    chosen = [policy for policy in policies if is_chaos_monkey_mode(policy)]
+    for policy in chosen:
+        check_policy(policy)
+    return [
+        (policy, plan_today(store, policy, partial(groups_of, policy), now, rng))
+        for policy in chosen
+    ]
+
+
+def planned_jobs(store: PlanStore, now: datetime) -> list[tuple[str, str, datetime]]:
+    """(policy name, group, at) of every planned attack after `now`, soonest first: the jobs a
+    daemon schedules."""
+    return [
+        (entry.policy, entry.group, entry.at)
+        for entry in store.planned_after(now)
+        if entry.at is not None
+    ]
