@@ -90,10 +90,11 @@ def default_path() -> Path:
     return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
 
 
-class Journal:
-    """One SQLite database; safe to share between threads of one process."""
+class SqliteStore:
+    """A store in the journal's SQLite file (WAL, full sync, its tables created); safe to share
+    between threads of one process."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, schema: str, what: str) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
         try:
@@ -103,10 +104,10 @@ class Journal:
             switch_to_wal(self._db, 30)
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(schema)
         except sqlite3.DatabaseError as error:
             raise ChaosMonkeyError(
-                f"{self.path}: cannot open the journal ({error}); expected a chaosmonkey SQLite "
+                f"{self.path}: cannot open the {what} ({error}); expected a chaosmonkey SQLite "
                 "database or a new path"
             ) from None
 
@@ -127,6 +128,13 @@ class Journal:
     def _select(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
+
+
+class Journal(SqliteStore):
+    """Every attack and fault, and the kill switch."""
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(path, _SCHEMA, "journal")
 
     def record_attack(self, record: AttackRecord, injection: Injection | None = None) -> None:
         """Writes a new attack, and the fault it is about to inject, in one transaction."""

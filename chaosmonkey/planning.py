@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import math
 import random
-import sqlite3
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -35,7 +32,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from chaosmonkey.durations import format_duration
-from chaosmonkey.errors import ChaosMonkeyError, PolicyError
+from chaosmonkey.errors import PolicyError
+from chaosmonkey.journal import SqliteStore
 from chaosmonkey.policy.models import DAYS, Policy, Schedule, Window
 
 WORKING_DAY = timedelta(days=1)
@@ -206,24 +204,11 @@ class PlanEntry:
         }
 
 
-class PlanStore:
+class PlanStore(SqliteStore):
     """The `plan` table in the journal's database; safe to share between threads."""
 
     def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._lock = threading.RLock()
-        try:
-            self._db = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as error:
-            raise ChaosMonkeyError(
-                f"{self.path}: cannot open the plan ({error}); expected a chaosmonkey SQLite "
-                "database or a new path"
-            ) from None
+        super().__init__(path, _SCHEMA, "plan")
 
     def __enter__(self) -> PlanStore:
         return self
@@ -235,24 +220,6 @@ class PlanStore:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    def close(self) -> None:
-        self._db.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _select(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
 
     def load(self, policy: str, day: date) -> list[PlanEntry]:
         rows = self._select(
