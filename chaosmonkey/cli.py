@@ -120,15 +120,31 @@ def attack(policy_path: Path, dry_run: bool, output: str, db: Path) -> None:
     type=click.FloatRange(min=1.0),
     help="How long the leader's lease lasts; a follower takes over this long after a crash.",
 )
+@click.option("--max-attacks-per-day", type=click.IntRange(1), help="Every policy together.")
+@click.option("--max-concurrent-faults", type=click.IntRange(1), help="Every policy together.")
 @db_option
 def run(
-    policies_dir: Path, metrics_port: int, metrics_address: str, lease_seconds: float, db: Path
+    policies_dir: Path,
+    metrics_port: int,
+    metrics_address: str,
+    lease_seconds: float,
+    max_attacks_per_day: int | None,
+    max_concurrent_faults: int | None,
+    db: Path,
 ) -> None:
     """The daemon: every policy on its schedule, metrics on /metrics."""
     policies = load_paths([policies_dir])
     from chaosmonkey.daemon import serve
 
-    serve(policies, db, metrics_port, metrics_address, lease_s=lease_seconds)
+    serve(
+        policies,
+        db,
+        metrics_port,
+        metrics_address,
+        lease_s=lease_seconds,
+        max_attacks_per_day=max_attacks_per_day,
+        max_concurrent_faults=max_concurrent_faults,
+    )
 
 
 @cli.command()

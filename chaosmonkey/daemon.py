@@ -15,6 +15,7 @@ from types import FrameType
 
 import structlog
 
+from chaosmonkey.caps import Caps
 from chaosmonkey.engine import Engine
 from chaosmonkey.errors import ChaosMonkeyError, NoTargets
 from chaosmonkey.lease import Lease
@@ -33,11 +34,14 @@ def serve(
     metrics_port: int,
     metrics_address: str,
     lease_s: float = 10.0,
+    max_attacks_per_day: int | None = None,
+    max_concurrent_faults: int | None = None,
 ) -> None:
     stop = threading.Event()
     with Runtime.open(db) as runtime:
         runtime.check_policies(policies)
         engine = runtime.engine
+        engine.caps = Caps(runtime.journal, max_attacks_per_day, max_concurrent_faults)
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
             log.info("monkey_stopping", signal=signal.Signals(signum).name)

@@ -20,6 +20,7 @@ from typing import Protocol
 import structlog
 
 from chaosmonkey.backends.base import Backend, RecoveryWatch
+from chaosmonkey.caps import Caps
 from chaosmonkey.durations import format_duration
 from chaosmonkey.errors import ChaosMonkeyError, NoImpact, NoTargets
 from chaosmonkey.faultwatch import AppliedFaultWatch
@@ -75,6 +76,7 @@ class Engine:
     notify: Callable[[str], None] = lambda message: None
     guards: list[Guard] = field(default_factory=list)  # checked before a run, and during attacks
     fence: Callable[[], None] = lambda: None  # raises unless this monkey may change targets now
+    caps: Caps | None = None  # attacks per day and faults at once, checked before each run
 
     def refusal(self, policy: Policy) -> str | None:
         """The first guard's reason not to attack with `policy` now, or None."""
@@ -105,8 +107,12 @@ class Engine:
         if not selection.chosen:
             refusal = selection.refused[0]
             return [self.record_unrun(policy, Outcome.SKIPPED, refusal.reason, refusal.target, dry)]
-        with ThreadPoolExecutor(max_workers=len(selection.chosen)) as pool:
-            runs = [pool.submit(self.attack, policy, target, dry) for target in selection.chosen]
+        room = self.caps.room(policy, datetime.now(UTC)) if self.caps else None
+        if room is not None and room.left == 0:
+            return [self.record_unrun(policy, Outcome.SKIPPED, room.reason, dry_run=dry)]
+        chosen = selection.chosen[: room.left] if room else selection.chosen
+        with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
+            runs = [pool.submit(self.attack, policy, target, dry) for target in chosen]
             return [run.result() for run in runs]
 
     def attack(self, policy: Policy, target: Target, dry_run: bool) -> AttackRecord:

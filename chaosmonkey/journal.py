@@ -206,6 +206,26 @@ class Journal(SqliteStore):
         rows = self._select("SELECT reason, since FROM halt")
         return (rows[0][0], rows[0][1]) if rows else None
 
+    def count_attacks(self, since: float, policy: str | None = None) -> int:
+        """Faults recorded since `since` (dry runs have none), of one policy or all."""
+        sql = (
+            "SELECT COUNT(*) FROM faults JOIN attacks ON attacks.id = faults.attack_id "
+            "WHERE faults.recorded_at >= ?"
+        )
+        if policy is None:
+            return int(self._select(sql, since)[0][0])
+        return int(self._select(sql + " AND attacks.policy = ?", since, policy)[0][0])
+
+    def count_open_faults(self, policy: str | None = None) -> int:
+        """Faults possibly in place, of one policy or all."""
+        sql = (
+            "SELECT COUNT(*) FROM faults JOIN attacks ON attacks.id = faults.attack_id "
+            "WHERE faults.state != 'reverted'"
+        )
+        if policy is None:
+            return int(self._select(sql)[0][0])
+        return int(self._select(sql + " AND attacks.policy = ?", policy)[0][0])
+
     def open_faults(self) -> list[Injection]:
         """Faults that may be in place: applied, or recorded and maybe applied before a crash."""
         rows = self._select(

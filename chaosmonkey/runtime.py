@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaosmonkey.backends.base import Backend
+from chaosmonkey.caps import Caps
 from chaosmonkey.engine import Engine
 from chaosmonkey.errors import ChaosMonkeyError
 from chaosmonkey.journal import Journal
@@ -33,6 +34,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.engine = Engine(backend_for=self.backend, journal=self.journal)
+        self.engine.caps = Caps(self.journal)
         self.engine.guards.append(HaltGuard(self.journal))
         self.engine.guards.append(StopConditionGuard())
 

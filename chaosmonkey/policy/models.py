@@ -245,6 +245,8 @@ def _max_unavailable(value: Any) -> int | str:
 class Limits(Model):
     max_targets: int = Field(default=1, ge=1)
     max_unavailable: Annotated[int | str, BeforeValidator(_max_unavailable)] = 1
+    max_attacks_per_day: int | None = Field(default=None, ge=1)  # this policy's, since midnight
+    max_concurrent_faults: int | None = Field(default=None, ge=1)  # this policy's, in place at once
 
     def unavailable_allowed(self, group_size: int) -> int:
         """How many members of a group of `group_size` may be down at once (percent rounds down)."""

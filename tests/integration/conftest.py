@@ -239,7 +239,7 @@ def free_port() -> int:
 class Monkey:
     """A `chaosmonkey run` process over a policy directory."""
 
-    def __init__(self, policies: Path, db: Path, port: int) -> None:
+    def __init__(self, policies: Path, db: Path, port: int, *options: str) -> None:
         self.port = port
         self.process = subprocess.Popen(
             [
@@ -255,6 +255,7 @@ class Monkey:
                 "127.0.0.1",
                 "--db",
                 str(db),
+                *options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -126,3 +126,30 @@ def test_a_fault_left_by_a_killed_monkey_is_reverted(
     [record] = records(run_cli("history", "--output", "json", db=db))
     assert record["status"] == "failed"
     assert "interrupted" in record["reason"]
+
+
+def test_the_monkeys_daily_cap_holds(
+    tmp_path: Path, run_target: RunTarget, monkeys: list[Monkey]
+) -> None:
+    """With --max-attacks-per-day 2 and a run every second, two attacks happen; the runs after
+    them are skipped with the cap as their reason."""
+    app = unique_app()
+    run_target(labels={"app": app}, restart="always")
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    write_policy(policies, app, {"type": "restart", "timeout": "1s"}, schedule={"interval": "1s"})
+    db = tmp_path / "j.db"
+    monkey = Monkey(policies, db, free_port(), "--max-attacks-per-day", "2")
+    monkeys.append(monkey)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        history = records(run_cli("history", "--output", "json", db=db)) if db.exists() else []
+        if sum(r["status"] == "skipped" for r in history) >= 2:
+            break
+    assert monkey.stop() == 0
+    history = records(run_cli("history", "--output", "json", db=db))
+    assert sum(r["status"] == "recovered" for r in history) == 2
+    skipped = [r for r in history if r["status"] == "skipped"]
+    assert len(skipped) >= 2
+    assert {r["reason"] for r in skipped} == {"the monkey made its --max-attacks-per-day (2 of 2)"}
