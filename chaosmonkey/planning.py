@@ -66,12 +66,7 @@ def check_policy(policy: Policy) -> tuple[Schedule, Window]:
     schedule, window = policy.spec.schedule, policy.spec.window
     if schedule is None or not schedule.chaos_monkey_mode:
         raise PolicyError(policy.source, "spec.schedule: expected meanTimeBetweenAttacks")
-    if window is None:
-        raise PolicyError(
-            policy.source,
-            "spec.window: expected a window with schedule.meanTimeBetweenAttacks "
-            "(its working days are the unit of the mean)",
-        )
+    assert window is not None, "Spec refuses Chaos Monkey mode without a window"
     return schedule, window
 
 

@@ -11,20 +11,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PrivateAttr,
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
 from chaosmonkey.durations import format_duration
 from chaosmonkey.policy.network import NetworkFault
 from chaosmonkey.policy.stopconditions import StopCondition
-from chaosmonkey.policy.types import Duration
+from chaosmonkey.policy.types import Duration, Model
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -57,14 +54,6 @@ def _clock(value: Any) -> Any:
 Regex = Annotated[str, AfterValidator(_regex)]
 Clock = Annotated[time, BeforeValidator(_clock)]
 SignalName = Annotated[str, BeforeValidator(_signal_name)]
-
-
-class Model(BaseModel):
-    """Strict camelCase models: unknown keys are errors, never silently ignored."""
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
-    )
 
 
 class Exclude(Model):
@@ -300,7 +289,7 @@ class Spec(Model):
     window: Window | None = None
     limits: Limits = Field(default_factory=Limits)
     recovery: Recovery = Field(default_factory=Recovery)
-    stop_conditions: list[StopCondition] = []
+    stop_conditions: list[StopCondition] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _plans_need_a_window(self) -> Spec:

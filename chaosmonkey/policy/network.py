@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import AfterValidator, Field, field_validator
 
-from chaosmonkey.policy.types import Duration
-
-_RATE = re.compile(r"\d+(\.\d+)?(bit|kbit|mbit|gbit|bps|kbps|mbps|gbps)")
+from chaosmonkey.netfaults.rules import parse_rate
+from chaosmonkey.policy.types import Duration, Model, PositiveDuration
 
 
 def _rate(value: str) -> str:
-    if not _RATE.fullmatch(value.strip().lower()):
-        raise ValueError(f"expected a rate such as 1mbit, 500kbit or 2mbps, got {value!r}")
-    return value.strip().lower()
-
-
-def _positive(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        raise ValueError("expected a duration above zero")
-    return value
+    rate = value.strip().lower()
+    try:
+        parse_rate(rate)
+    except ValueError:
+        raise ValueError(
+            f"expected a rate such as 1mbit, 500kbit or 2mbps, got {value!r}"
+        ) from None
+    return rate
 
 
 Rate = Annotated[str, AfterValidator(_rate)]
@@ -31,15 +27,11 @@ Percent = Annotated[float, Field(gt=0, le=100)]
 Direction = Literal["egress", "ingress", "both"]
 
 
-class NetworkFaultBase(BaseModel):
+class NetworkFaultBase(Model):
     """What every network fault has: where it applies, for how long, and the host-network guard."""
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
-    )
-
     destinations: list[str] = Field(default_factory=list)
-    duration: Annotated[Duration, AfterValidator(_positive)] = timedelta(seconds=60)
+    duration: PositiveDuration = timedelta(seconds=60)
     allow_host_network: bool = False
 
     @field_validator("destinations")
@@ -56,7 +48,7 @@ class LatencyFault(NetworkFaultBase):
     """Adds `delay` (± `jitter`) to the target's TCP traffic to the destinations."""
 
     type: Literal["latency"]
-    delay: Annotated[Duration, AfterValidator(_positive)]
+    delay: PositiveDuration
     jitter: Duration = timedelta(0)
 
 

@@ -6,10 +6,9 @@ import re
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import AfterValidator, Field, model_validator
 
-from chaosmonkey.policy.types import Duration
+from chaosmonkey.policy.types import Model, PositiveDuration
 
 
 def _url(value: str) -> str:
@@ -24,37 +23,25 @@ def _query(value: str) -> str:
     return value.strip()
 
 
-def _positive(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        raise ValueError("expected a duration above zero")
-    return value
-
-
 HttpUrl = Annotated[str, AfterValidator(_url)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
-    )
-
-
-class PromqlCondition(_Model):
+class PromqlCondition(Model):
     """Breached when the instant query returns any sample, as an alerting rule fires."""
 
     url: HttpUrl
     query: Annotated[str, AfterValidator(_query)]
 
 
-class HttpCondition(_Model):
+class HttpCondition(Model):
     """Breached when `url` does not answer `expectStatus` within `timeout`."""
 
     url: HttpUrl
     expect_status: int = Field(default=200, ge=100, le=599)
-    timeout: Annotated[Duration, AfterValidator(_positive)] = timedelta(seconds=2)
+    timeout: PositiveDuration = timedelta(seconds=2)
 
 
-class StopCondition(_Model):
+class StopCondition(Model):
     """One check, asked before a run and during every attack of the policy."""
 
     name: str | None = Field(default=None, min_length=1)

@@ -13,16 +13,15 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
 from chaosmonkey.errors import ChaosMonkeyError
+from chaosmonkey.policy.types import Model
 from chaosmonkey.proxy.toxics import TOXICS, InstalledToxic, Stream
 
 ORIGINAL_DESTINATION = "original-destination"
@@ -79,14 +78,6 @@ def _upstream(text: str) -> str:
 Listen = Annotated[str, AfterValidator(_listen)]
 Upstream = Annotated[str, AfterValidator(_upstream)]
 Name = Annotated[str, Field(pattern=_NAME)]
-
-
-class Model(BaseModel):
-    """Strict camelCase models: unknown keys are errors, never silently ignored."""
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
-    )
 
 
 class ToxicSpec(Model):

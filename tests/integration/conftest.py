@@ -212,6 +212,12 @@ def started_at(container: Container) -> str:
     return str(container.attrs["State"]["StartedAt"])
 
 
+def state(container: Container) -> str:
+    """The container's status now: running, paused, exited..."""
+    container.reload()
+    return str(container.status)
+
+
 def _is_ready(container: Container) -> bool:
     state = _container_state(container)
     health = state.get("Health")

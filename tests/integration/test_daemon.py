@@ -9,19 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
-from docker.models.containers import Container
 
 from tests.conftest import StartPrometheus
 from tests.integration.cli import records, run_cli, unique_app, write_policy
-from tests.integration.conftest import Monkey, RunTarget, WaitFor, free_port
+from tests.integration.conftest import Monkey, RunTarget, WaitFor, free_port, state
 from tests.prometheus import values
 
 pytestmark = pytest.mark.docker
-
-
-def state(container: Container) -> str:
-    container.reload()
-    return str(container.status)
 
 
 def test_scheduled_attacks_are_counted_in_prometheus(

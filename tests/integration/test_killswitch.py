@@ -7,17 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-from docker.models.containers import Container
 
 from tests.integration.cli import records, run_cli, unique_app, write_policy
-from tests.integration.conftest import Monkey, RunTarget, WaitFor, free_port
+from tests.integration.conftest import Monkey, RunTarget, WaitFor, free_port, state
 
 pytestmark = pytest.mark.docker
-
-
-def state(container: Container) -> str:
-    container.reload()
-    return str(container.status)
 
 
 def test_halt_reverts_holds_across_restarts_and_resume_lifts_it(
