@@ -77,37 +77,48 @@ class Engine:
     guards: list[Guard] = field(default_factory=list)  # checked before a run, and during attacks
     fence: Callable[[], None] = lambda: None  # raises unless this monkey may change targets now
     caps: Caps | None = None  # attacks per day and faults at once, checked before each run
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # for windows and caps
 
     def refusal(self, policy: Policy) -> str | None:
         """The first guard's reason not to attack with `policy` now, or None."""
         return next((reason for guard in self.guards if (reason := guard(policy))), None)
 
-    def select(self, policy: Policy) -> Selection:
-        """The targets a run of `policy` would attack now; raises NoTargets when none match."""
+    def select(self, policy: Policy, group: str | None = None) -> Selection:
+        """The targets a run of `policy` would attack now, within `group` when given; raises
+        NoTargets when none match."""
         backend = self.backend_for(policy.spec.backend)
         everyone = backend.list_targets()
         candidates = eligible(everyone, policy.spec.targets)
+        if group is not None:
+            candidates = [target for target in candidates if target.group == group]
         if not candidates:
+            within = f" in group {group}" if group is not None else ""
             raise NoTargets(
-                f"{policy.source}: spec.targets matches no running {backend.name} target"
+                f"{policy.source}: spec.targets matches no running {backend.name} target{within}"
             )
         return choose(candidates, everyone, policy.spec.limits, self.rng)
 
     def run_policy(
-        self, policy: Policy, *, dry_run: bool | None = None, in_window_only: bool = True
+        self,
+        policy: Policy,
+        *,
+        dry_run: bool | None = None,
+        in_window_only: bool = True,
+        group: str | None = None,
     ) -> list[AttackRecord]:
-        """One run of a policy: every chosen target attacked at once, each observed to the end."""
+        """One run of a policy: every chosen target (of `group` only, when given) attacked at
+        once, each observed to the end."""
         dry = policy.spec.dry_run if dry_run is None else dry_run
-        closed = window_closed_reason(policy.spec.window, datetime.now(UTC))
+        closed = window_closed_reason(policy.spec.window, self.clock())
         if in_window_only and closed:
             return [self.record_unrun(policy, Outcome.SKIPPED, closed, dry_run=dry)]
         if refused := self.refusal(policy):
             return [self.record_unrun(policy, Outcome.SKIPPED, refused, dry_run=dry)]
-        selection = self.select(policy)
+        selection = self.select(policy, group)
         if not selection.chosen:
             refusal = selection.refused[0]
             return [self.record_unrun(policy, Outcome.SKIPPED, refusal.reason, refusal.target, dry)]
-        room = self.caps.room(policy, datetime.now(UTC)) if self.caps else None
+        room = self.caps.room(policy, self.clock()) if self.caps else None
         if room is not None and room.left == 0:
             return [self.record_unrun(policy, Outcome.SKIPPED, room.reason, dry_run=dry)]
         chosen = selection.chosen[: room.left] if room else selection.chosen
@@ -116,7 +127,7 @@ class Engine:
             return [run.result() for run in runs]
 
     def attack(self, policy: Policy, target: Target, dry_run: bool) -> AttackRecord:
-        record = _new_record(policy, target, dry_run)
+        record = _new_record(policy, target, dry_run, self.clock())
         with structlog.contextvars.bound_contextvars(attack_id=record.id, policy=policy.name):
             backend = self.backend_for(policy.spec.backend)
             injection = backend.plan(record.id, target, policy.spec.fault)
@@ -228,7 +239,8 @@ class Engine:
         dry_run: bool | None = None,
     ) -> AttackRecord:
         """Records a run that attacked nothing (skipped by a guard, or failed before any fault)."""
-        record = _new_record(policy, target, policy.spec.dry_run if dry_run is None else dry_run)
+        dry = policy.spec.dry_run if dry_run is None else dry_run
+        record = _new_record(policy, target, dry, self.clock())
         with structlog.contextvars.bound_contextvars(attack_id=record.id, policy=policy.name):
             log.info("attack_not_run", outcome=outcome.value, reason=reason)
             return self._finish(record, outcome, reason, True)
@@ -273,7 +285,7 @@ class Engine:
         return results
 
 
-def _new_record(policy: Policy, target: Target, dry_run: bool) -> AttackRecord:
+def _new_record(policy: Policy, target: Target, dry_run: bool, now: datetime) -> AttackRecord:
     return AttackRecord(
         id=uuid.uuid4().hex[:16],
         policy=policy.name,
@@ -281,7 +293,7 @@ def _new_record(policy: Policy, target: Target, dry_run: bool) -> AttackRecord:
         fault=policy.spec.fault.type,
         target=target,
         dry_run=dry_run,
-        created_at=time.time(),
+        created_at=now.timestamp(),
     )
 
 
