@@ -87,7 +87,7 @@ class Engine:
         """The targets a run of `policy` would attack now, within `group` when given; raises
         NoTargets when none match."""
         backend = self.backend_for(policy.spec.backend)
-        everyone = backend.list_targets()
+        everyone = backend.list_targets(policy.spec.targets)
         candidates = eligible(everyone, policy.spec.targets)
         if group is not None:
             candidates = [target for target in candidates if target.group == group]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from chaosmonkey.model import Injection, Observation, RevertResult, Target
-    from chaosmonkey.policy.models import Fault
+    from chaosmonkey.policy.models import Fault, Targets
 
 
 class RecoveryWatch(Protocol):
@@ -47,8 +47,11 @@ class Backend(Protocol):
 
     name: str
 
-    def list_targets(self) -> list[Target]:
-        """Every candidate, running or not, the monkey's own container or pod left out."""
+    def list_targets(self, scope: Targets | None = None) -> list[Target]:
+        """Every candidate, running or not, the monkey's own container or pod left out.
+
+        `scope` is the policy's `spec.targets`: a backend that may look only in some places
+        (Kubernetes namespaces) lists there alone; None means everywhere it may look."""
         ...
 
     def plan(self, attack_id: str, target: Target, fault: Fault) -> Injection:

@@ -42,7 +42,7 @@ from chaosmonkey.model import (
     RevertResult,
     Target,
 )
-from chaosmonkey.policy.models import Fault, KillFault, PauseFault, RestartFault, StopFault
+from chaosmonkey.policy.models import Fault, KillFault, PauseFault, RestartFault, StopFault, Targets
 from chaosmonkey.policy.network import NetworkFaultBase
 
 BACKEND = "docker"
@@ -220,7 +220,7 @@ class DockerBackend:
         except _SDK_ERRORS as error:
             raise _translate(error, self._url, what) from error
 
-    def list_targets(self) -> list[Target]:
+    def list_targets(self, scope: Targets | None = None) -> list[Target]:
         return self._list({})
 
     def _list(self, filters: dict[str, Any]) -> list[Target]:

@@ -10,7 +10,7 @@ from types import TracebackType
 from chaosmonkey.errors import BackendError, TargetGone
 from chaosmonkey.journal import Journal
 from chaosmonkey.model import Injection, Observation, RevertResult, Target
-from chaosmonkey.policy.models import Fault
+from chaosmonkey.policy.models import Fault, Targets
 
 
 @dataclass
@@ -58,7 +58,7 @@ class FakeBackend:
     applied_at: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def list_targets(self) -> list[Target]:
+    def list_targets(self, scope: Targets | None = None) -> list[Target]:
         return list(self.targets)
 
     def plan(self, attack_id: str, target: Target, fault: Fault) -> Injection:
