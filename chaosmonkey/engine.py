@@ -88,7 +88,7 @@ class Engine:
         NoTargets when none match."""
         backend = self.backend_for(policy.spec.backend)
         everyone = backend.list_targets(policy.spec.targets)
-        candidates = eligible(everyone, policy.spec.targets)
+        candidates = eligible(everyone, policy.spec.targets, self.clock().timestamp())
         if group is not None:
             candidates = [target for target in candidates if target.group == group]
         if not candidates:

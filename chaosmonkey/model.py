@@ -45,6 +45,7 @@ class Target:
     healthy: bool | None = None  # None: the target has no health check
     namespace: str | None = None
     created_at: float | None = None  # epoch seconds
+    excluded: str | None = None  # why the backend never lets this target be attacked, if so
 
     @property
     def available(self) -> bool:

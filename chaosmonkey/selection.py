@@ -7,6 +7,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from chaosmonkey.model import ENABLED_LABEL, Target
 from chaosmonkey.policy.models import Limits, Targets
@@ -35,9 +36,12 @@ def _any_name_matches(name: str, patterns: Iterable[str]) -> bool:
     return any(re.search(pattern, name) for pattern in patterns)
 
 
-def is_candidate(target: Target, spec: Targets) -> bool:
-    """Matches the selector, is not excluded, not protected, and is up to be attacked."""
-    if target.protected or not target.running:
+def is_candidate(target: Target, spec: Targets, now: float | None = None) -> bool:
+    """Matches the selector, is not excluded, not protected, old enough (`minAge`, when `now` is
+    given), and is up to be attacked."""
+    if target.protected or target.excluded or not target.running:
+        return False
+    if spec.min_age and now is not None and not _old_enough(target, spec.min_age, now):
         return False
     if spec.opt_in and target.labels.get(ENABLED_LABEL, "").lower() != "true":
         return False
@@ -51,8 +55,13 @@ def is_candidate(target: Target, spec: Targets) -> bool:
     return not _any_name_matches(target.name, excluded.names)
 
 
-def eligible(targets: Iterable[Target], spec: Targets) -> list[Target]:
-    return [target for target in targets if is_candidate(target, spec)]
+def _old_enough(target: Target, min_age: timedelta, now: float) -> bool:
+    created = target.created_at
+    return created is not None and now - created >= min_age.total_seconds()
+
+
+def eligible(targets: Iterable[Target], spec: Targets, now: float | None = None) -> list[Target]:
+    return [target for target in targets if is_candidate(target, spec, now)]
 
 
 def choose(

@@ -65,7 +65,14 @@ class Targets(Model):
     labels: dict[str, str] = Field(default_factory=dict)
     names: list[Regex] = Field(default_factory=list)
     exclude: Exclude = Field(default_factory=Exclude)
-    opt_in: bool = False  # attack only targets labelled chaosmonkey.io/enabled=true
+    # docker: only targets labelled chaosmonkey.io/enabled=true; kubernetes: only pods of
+    # namespaces annotated so
+    opt_in: bool = False
+    min_age: Duration | None = None  # targets younger than this are left alone
+    # kubernetes only
+    namespaces: list[str] = Field(default_factory=list)  # the allow-list; required
+    selector: str | None = None  # a label selector such as "app=web,tier!=db"
+    allow_host_network: bool = False  # hostNetwork pods share the node's network
 
 
 class KillFault(Model):
@@ -236,6 +243,7 @@ class Limits(Model):
     max_unavailable: Annotated[int | str, BeforeValidator(_max_unavailable)] = 1
     max_attacks_per_day: int | None = Field(default=None, ge=1)  # this policy's, since midnight
     max_concurrent_faults: int | None = Field(default=None, ge=1)  # this policy's, in place at once
+    allow_last_member: bool = False  # may take down a group's last available member
 
     def unavailable_allowed(self, group_size: int) -> int:
         """How many members of a group of `group_size` may be down at once (percent rounds down)."""
