@@ -46,11 +46,17 @@ class Target:
     namespace: str | None = None
     created_at: float | None = None  # epoch seconds
     excluded: str | None = None  # why the backend never lets this target be attacked, if so
+    opted_in_by_scope: bool = False  # opted in where it lives (a Kubernetes namespace annotation)
 
     @property
     def available(self) -> bool:
         """Running, and healthy when it has a health check."""
         return self.running and self.healthy is not False
+
+    @property
+    def opted_in(self) -> bool:
+        """Labelled chaosmonkey.io/enabled=true, or living where that was granted to all."""
+        return self.opted_in_by_scope or self.labels.get(ENABLED_LABEL, "").lower() == "true"
 
     @property
     def protected(self) -> bool:

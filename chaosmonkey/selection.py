@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from chaosmonkey.model import ENABLED_LABEL, Target
+from chaosmonkey.model import Target
 from chaosmonkey.policy.models import Limits, Targets
 
 
@@ -43,7 +43,7 @@ def is_candidate(target: Target, spec: Targets, now: float | None = None) -> boo
         return False
     if spec.min_age and now is not None and not _old_enough(target, spec.min_age, now):
         return False
-    if spec.opt_in and target.labels.get(ENABLED_LABEL, "").lower() != "true":
+    if spec.opt_in and not target.opted_in:
         return False
     if not _labels_match(target.labels, spec.labels):
         return False
