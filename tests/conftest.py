@@ -15,6 +15,8 @@ from tests.prometheus import (
     running_prometheus,
 )
 
+pytest_plugins = ["tests.kubesim.fixtures"]
+
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartPrometheus]:
