@@ -99,6 +99,13 @@ class Metrics:
             "Seconds from injection until the impact was first seen.",
             self._registry,
         )
+        self._missed = Counter(
+            "chaosmonkey_runs_missed",
+            "Scheduled or planned runs not run: due while no monkey ran them, or seen later than "
+            "the misfire grace.",
+            ["policy"],
+            registry=self._registry,
+        )
         build_info = Gauge(
             "chaosmonkey_build_info",
             "Always 1; the running version.",
@@ -120,9 +127,15 @@ class Metrics:
         _observe(self._detect, labels, record.time_to_detect_seconds)
 
     def declare(self, policy: str, fault: str, backend: str) -> None:
-        """Exports every outcome of a policy at 0, so rate() and increase() see its first one."""
+        """Exports every outcome of a policy, and its missed runs, at 0, so that rate() and
+        increase() see the first one."""
         for outcome in Outcome:
             self._attacks.labels(policy, fault, backend, outcome.value)
+        self._missed.labels(policy)
+
+    def runs_missed(self, policy: str, count: int = 1) -> None:
+        """Counts runs of `policy` that were due and did not run."""
+        self._missed.labels(policy).inc(count)
 
     def render(self) -> bytes:
         """The registry in the Prometheus text exposition format."""

@@ -11,11 +11,14 @@ The plan lives in the journal's database, table `plan`, written by `PlanStore` t
 SQLite connection. `plan_today` draws a policy's plan once per local day; later calls (a restart,
 `chaosmonkey plan` again) read the stored plan back unchanged.
 
-Daemon wiring, for a later session (daemon.py does not use this module yet): after start and after
-each local midnight of a window's timezone, call `plan_policies` for the Chaos-Monkey-mode
-policies; then schedule one job per `planned_jobs(store, now)` entry (policy, group, at), e.g. an
-APScheduler DateTrigger at `at` added in scheduling.py, which attacks that group only and marks
-the row done (`PlanStore.mark_done`). `scheduling.trigger_for` has no trigger for this mode.
+A plan drawn during its day (`plan_today` at `now`) draws its times from the rest of the window
+only: a time already past when drawn would be a run missed before anyone could run it.
+
+The daemon (daemon.py) plans at its start and a second after each local midnight of a window's
+timezone, and stores one scheduler job per planned row (`PlanStore.planned`): at its time, the job
+attacks that group only and marks the row done (`PlanStore.mark_done`), or skipped with the reason
+when nothing was attacked. A row whose time passed while no monkey ran is marked skipped as missed
+(`PlanStore.mark_skipped`). `scheduling.trigger_for` has no trigger for this mode.
 """
 
 from __future__ import annotations
@@ -95,16 +98,27 @@ def draw_plan(
     day: date,
     last_attack_by_group: Mapping[str, datetime],
     rng: random.Random,
+    not_before: datetime | None = None,
 ) -> list[PlannedRun | Skipped]:
-    """One day's plan for `policy`, one entry per group in name order; pure but for `rng`."""
+    """One day's plan for `policy`, one entry per group in name order; pure but for `rng`.
+
+    Times are drawn from the window's part at or after `not_before` (a plan drawn late)."""
     schedule, window = check_policy(policy)
     ordered = sorted(set(groups))
-    if reason := not_working_reason(window, day):
+    if reason := not_working_reason(window, day) or _window_over(window, day, not_before):
         return [Skipped(group, reason) for group in ordered]
     return [
-        _draw_group(schedule, window, day, group, last_attack_by_group.get(group), rng)
+        _draw_group(schedule, window, day, group, last_attack_by_group.get(group), rng, not_before)
         for group in ordered
     ]
+
+
+def _window_over(window: Window, day: date, moment: datetime | None) -> str | None:
+    zone = ZoneInfo(window.timezone)
+    if moment is None or moment < datetime.combine(day, window.end, zone):
+        return None
+    drawn = moment.astimezone(zone)
+    return f"drawn at {drawn:%Y-%m-%d %H:%M}, after the window ended ({window.end:%H:%M})"
 
 
 def _draw_group(
@@ -114,6 +128,7 @@ def _draw_group(
     group: str,
     last: datetime | None,
     rng: random.Random,
+    not_before: datetime | None = None,
 ) -> PlannedRun | Skipped:
     if reason := _too_soon(schedule.min_between_attacks, window, day, last):
         return Skipped(group, reason)
@@ -121,7 +136,7 @@ def _draw_group(
     chance = WORKING_DAY / schedule.mean_time_between_attacks
     if rng.random() >= chance:
         return Skipped(group, f"drawn out (p={chance:.3g})")
-    at = random_time(window, day, rng)
+    at = random_time(window, day, rng, not_before)
     if at is None:
         return Skipped(group, f"the window has no time on {day.isoformat()} (daylight saving)")
     return PlannedRun(group, at)
@@ -137,8 +152,11 @@ def _too_soon(least: timedelta, window: Window, day: date, last: datetime | None
     return f"min {format_duration(least)}: last attack at {local.isoformat(timespec='minutes')}"
 
 
-def random_time(window: Window, day: date, rng: random.Random) -> datetime | None:
-    """A uniformly random instant (UTC, whole seconds) of `day`'s window, or None if it has none.
+def random_time(
+    window: Window, day: date, rng: random.Random, not_before: datetime | None = None
+) -> datetime | None:
+    """A uniformly random instant (UTC, whole seconds) of `day`'s window, at or after `not_before`
+    when given, or None if there is none.
 
     Bounds are computed in the window's zone and converted to UTC, so a day of 23 or 25 hours
     weighs each real second once; a draw whose local clock falls outside (a wall time skipped by
@@ -146,6 +164,8 @@ def random_time(window: Window, day: date, rng: random.Random) -> datetime | Non
     """
     zone = ZoneInfo(window.timezone)
     first = datetime.combine(day, window.start, zone).astimezone(UTC)
+    if not_before is not None:  # from the next whole second, so that `at` is never before it
+        first = max(first, not_before.astimezone(UTC).replace(microsecond=0) + timedelta(seconds=1))
     span = datetime.combine(day, window.end, zone).astimezone(UTC) - first
     for _ in range(_TRIES if span > timedelta(0) else 0):
         at = (first + span * rng.random()).replace(microsecond=0)
@@ -247,6 +267,32 @@ class PlanStore(SqliteStore):
                 (policy, day.isoformat(), group),
             )
 
+    def mark_skipped(self, policy: str, day: date, group: str, reason: str) -> None:
+        """A planned row that was not attacked (missed, or refused at its time), and why."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE plan SET status = 'skipped', reason = ? "
+                "WHERE policy = ? AND day = ? AND group_name = ? AND status = 'planned'",
+                (reason, policy, day.isoformat(), group),
+            )
+
+    def status(self, policy: str, day: date, group: str) -> str | None:
+        """The row's status (planned, skipped, done); None without such a row."""
+        rows = self._select(
+            "SELECT status FROM plan WHERE policy = ? AND day = ? AND group_name = ?",
+            policy,
+            day.isoformat(),
+            group,
+        )
+        return str(rows[0][0]) if rows else None
+
+    def planned(self) -> list[PlanEntry]:
+        """Every row still planned, whatever its time (past ones were missed), soonest first."""
+        rows = self._select(
+            f"SELECT {_COLUMNS} FROM plan WHERE status = 'planned' AND at IS NOT NULL ORDER BY at"
+        )
+        return [_entry(row) for row in rows]
+
     def planned_after(self, moment: datetime) -> list[PlanEntry]:
         rows = self._select(
             f"SELECT {_COLUMNS} FROM plan WHERE status = 'planned' AND at > ? ORDER BY at",
@@ -301,14 +347,15 @@ def plan_today(
     now: datetime,
     rng: random.Random,
 ) -> list[PlanEntry]:
-    """The plan of `policy` for `now`'s day in its window's zone, drawn and stored on first call.
+    """The plan of `policy` for `now`'s day in its window's zone, drawn and stored on first call,
+    with times from `now` on.
 
     `groups` is called only when a plan is drawn. A day with no groups stores nothing."""
     _, window = check_policy(policy)
     day = now.astimezone(ZoneInfo(window.timezone)).date()
     if stored := store.load(policy.name, day):
         return stored
-    items = draw_plan(policy, groups(), day, store.last_attacks(policy.name), rng)
+    items = draw_plan(policy, groups(), day, store.last_attacks(policy.name), rng, now)
     return store.save(policy.name, day, items)
 
 

@@ -3,13 +3,16 @@ Prometheus, clean stop on SIGTERM, and faults left by a killed monkey reverted."
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import requests
 
+from chaosmonkey.scheduling import RUNS_TABLE
 from tests.conftest import StartPrometheus
 from tests.integration.cli import records, run_cli, unique_app, write_policy
 from tests.integration.conftest import Monkey, RunTarget, WaitFor, free_port, state
@@ -147,3 +150,48 @@ def test_the_monkeys_daily_cap_holds(
     skipped = [r for r in history if r["status"] == "skipped"]
     assert len(skipped) >= 2
     assert {r["reason"] for r in skipped} == {"the monkey made its --max-attacks-per-day (2 of 2)"}
+
+
+def test_a_restart_keeps_unchanged_jobs_and_drops_those_of_removed_policies(
+    tmp_path: Path, monkeys: list[Monkey], wait_for: WaitFor
+) -> None:
+    """The jobs live in the journal: started again with one policy unchanged and one file
+    removed, the monkey keeps the first job's stored next run and deletes the other job."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    hourly = {"type": "restart"}
+    write_policy(policies, unique_app(), hourly, name="hourly", schedule={"interval": "1h"})
+    nightly = write_policy(
+        policies, unique_app(), hourly, name="nightly", schedule={"cron": "0 3 * * mon-fri"}
+    )
+    db = tmp_path / "j.db"
+
+    def jobs() -> dict[str, float]:
+        with sqlite3.connect(db) as journal:
+            return dict(journal.execute(f"SELECT id, next_run_time FROM {RUNS_TABLE}").fetchall())
+
+    def run_once() -> None:
+        """Until the exporter answers (signals handled from then on), then SIGTERM: the jobs
+        are reconciled at start, before the monkey waits for a stop."""
+        monkey = Monkey(policies, db, free_port())
+        monkeys.append(monkey)
+        wait_for(lambda: exports(monkey.port), "the exporter", 20)
+        code = monkey.stop()
+        assert code == 0, monkey.process.stderr.read() if monkey.process.stderr else code
+
+    run_once()
+    first = jobs()
+    nightly.unlink()
+    run_once()
+
+    assert sorted(first) == ["hourly", "nightly"]
+    assert jobs() == {"hourly": first["hourly"]}
+
+
+def exports(port: int) -> bool:
+    """Whether a monkey's exporter answers on 127.0.0.1:`port`."""
+    try:
+        body = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=1).text
+    except requests.RequestException:
+        return False
+    return "chaosmonkey_build_info" in body

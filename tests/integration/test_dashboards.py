@@ -78,6 +78,7 @@ def populated(prometheus: StartPrometheus) -> Iterator[PrometheusHandle]:
         handle.wait_for("chaosmonkey_attacks_total", bool, timeout=20)
         for attack in LATE:
             metrics.attack_finished(record(*attack))
+        metrics.runs_missed("web-kill")
         total = len(EARLY) + len(LATE)
         handle.wait_for(
             "sum(chaosmonkey_attacks_total)", lambda r: bool(r) and float(r[0]["value"][1]) == total
@@ -168,3 +169,17 @@ def test_attacks_panel_filters_by_concrete_values(populated: PrometheusHandle) -
     assert per_minute["recovered"] > 0
     assert per_minute["not_recovered"] > 0
     assert per_minute["failed"] == 0  # only api-latency failed
+
+
+@pytest.mark.prometheus
+def test_missed_runs_panel_counts_the_chosen_policys_misses(populated: PrometheusHandle) -> None:
+    """The missed-runs query sees web-kill's missed run, and none for api-latency."""
+    expr = next(t["expr"] for p, t in TARGETS if "chaosmonkey_runs_missed_total" in t["expr"])
+    missed = {
+        policy: float(
+            populated.query(substitute(expr, {**ALL_VALUES, "policy": policy}))[0]["value"][1]
+        )
+        for policy in ("web-kill", "api-latency")
+    }
+    assert missed["web-kill"] >= 1
+    assert missed["api-latency"] == 0
