@@ -149,9 +149,11 @@ def host_port(container: Container) -> int | None:
 
 
 def write_policy(directory: Path, app: str, fault: dict[str, Any], **spec: Any) -> Path:
-    """An armed policy file selecting the containers labelled app=`app`."""
+    """An armed policy file selecting the containers labelled app=`app`. A benchmark's container
+    runs alone, a group of one: its policy attacks the group's last member on purpose."""
     body: dict[str, Any] = {"dryRun": False, "targets": {"labels": {"app": app}}, "fault": fault}
     body.update(spec)
+    body["limits"] = {"allowLastMember": True, **spec.get("limits", {})}
     document = {
         "apiVersion": "chaosmonkey/v1",
         "kind": "Policy",

@@ -22,7 +22,7 @@ import structlog
 from chaosmonkey.backends.base import Backend, RecoveryWatch
 from chaosmonkey.caps import Caps
 from chaosmonkey.durations import format_duration
-from chaosmonkey.errors import ChaosMonkeyError, NoImpact, NoTargets
+from chaosmonkey.errors import ChaosMonkeyError, FaultRefused, NoImpact, NoTargets
 from chaosmonkey.faultwatch import AppliedFaultWatch
 from chaosmonkey.journal import Journal
 from chaosmonkey.model import (
@@ -38,7 +38,7 @@ from chaosmonkey.policy.models import PauseFault, Policy
 from chaosmonkey.policy.network import NetworkFaultBase
 from chaosmonkey.probes import ProbeWatch
 from chaosmonkey.safety import window_closed_reason
-from chaosmonkey.selection import Selection, choose, eligible
+from chaosmonkey.selection import Refusal, Selection, choose, eligible
 
 log = structlog.get_logger("chaosmonkey.engine")
 
@@ -76,8 +76,11 @@ class Engine:
     notify: Callable[[str], None] = lambda message: None
     guards: list[Guard] = field(default_factory=list)  # checked before a run, and during attacks
     fence: Callable[[], None] = lambda: None  # raises unless this monkey may change targets now
-    caps: Caps | None = None  # attacks per day and faults at once, checked before each run
+    caps: Caps | None = None  # attacks per day and faults at once, checked as a run is admitted
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # for windows and caps
+    # held from a run's draw to the journal record of its attacks, never during an attack; it
+    # orders the runs of this process (across processes, only the lease holder attacks)
+    _admission: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def refusal(self, policy: Policy) -> str | None:
         """The first guard's reason not to attack with `policy` now, or None."""
@@ -86,9 +89,16 @@ class Engine:
     def select(self, policy: Policy, group: str | None = None) -> Selection:
         """The targets a run of `policy` would attack now, within `group` when given; raises
         NoTargets when none match."""
+        everyone, candidates = self._candidates(policy, group, self.clock())
+        return self._draw(policy, everyone, candidates)
+
+    def _candidates(
+        self, policy: Policy, group: str | None, now: datetime
+    ) -> tuple[list[Target], list[Target]]:
+        """Every target the backend lists for `policy`, and those it may attack."""
         backend = self.backend_for(policy.spec.backend)
         everyone = backend.list_targets(policy.spec.targets)
-        candidates = eligible(everyone, policy.spec.targets, self.clock().timestamp())
+        candidates = eligible(everyone, policy.spec.targets, now.timestamp())
         if group is not None:
             candidates = [target for target in candidates if target.group == group]
         if not candidates:
@@ -96,7 +106,14 @@ class Engine:
             raise NoTargets(
                 f"{policy.source}: spec.targets matches no running {backend.name} target{within}"
             )
-        return choose(candidates, everyone, policy.spec.limits, self.rng)
+        return everyone, candidates
+
+    def _draw(self, policy: Policy, everyone: list[Target], candidates: list[Target]) -> Selection:
+        """The random draw within the limits; a target with a fault in place (the journal says
+        so, even when the backend cannot see it, as with a network fault) counts as down."""
+        backend = policy.spec.backend
+        under_fault = {f.target.id for f in self.journal.open_faults() if f.backend == backend}
+        return choose(candidates, everyone, policy.spec.limits, self.rng, under_fault)
 
     def run_policy(
         self,
@@ -109,33 +126,62 @@ class Engine:
         """One run of a policy: every chosen target (of `group` only, when given) attacked at
         once, each observed to the end."""
         dry = policy.spec.dry_run if dry_run is None else dry_run
-        closed = window_closed_reason(policy.spec.window, self.clock())
+        now = self.clock()
+        closed = window_closed_reason(policy.spec.window, now)
         if in_window_only and closed:
             return [self.record_unrun(policy, Outcome.SKIPPED, closed, dry_run=dry)]
         if refused := self.refusal(policy):
             return [self.record_unrun(policy, Outcome.SKIPPED, refused, dry_run=dry)]
-        selection = self.select(policy, group)
-        if not selection.chosen:
-            refusal = selection.refused[0]
-            return [self.record_unrun(policy, Outcome.SKIPPED, refusal.reason, refusal.target, dry)]
-        room = self.caps.room(policy, self.clock()) if self.caps else None
-        if room is not None and room.left == 0:
-            return [self.record_unrun(policy, Outcome.SKIPPED, room.reason, dry_run=dry)]
-        chosen = selection.chosen[: room.left] if room else selection.chosen
-        with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
-            runs = [pool.submit(self.attack, policy, target, dry) for target in chosen]
+        everyone, candidates = self._candidates(policy, group, now)
+        with self._admission:
+            admitted = self._admit(policy, everyone, candidates, dry, now)
+        if isinstance(admitted, Refusal):
+            reason, target = admitted.reason, admitted.target
+            return [self.record_unrun(policy, Outcome.SKIPPED, reason, target, dry)]
+        with ThreadPoolExecutor(max_workers=len(admitted)) as pool:
+            runs = [pool.submit(self._carry_out, policy, *attack) for attack in admitted]
             return [run.result() for run in runs]
 
-    def attack(self, policy: Policy, target: Target, dry_run: bool) -> AttackRecord:
-        record = _new_record(policy, target, dry_run, self.clock())
+    def _admit(
+        self,
+        policy: Policy,
+        everyone: list[Target],
+        candidates: list[Target],
+        dry_run: bool,
+        now: datetime,
+    ) -> list[tuple[AttackRecord, Injection]] | Refusal:
+        """The draw, the caps and the journal record of every chosen attack, as one step under
+        the admission lock: a run sees in the journal every attack admitted before it, so that
+        runs at the same instant never overshoot a cap together. Returns the attacks to carry
+        out (their faults recorded before any is applied), or why there are none."""
+        selection = self._draw(policy, everyone, candidates)
+        if not selection.chosen:
+            return selection.refused[0]
+        room = self.caps.room(policy, now) if self.caps else None
+        if room is not None and room.left == 0:
+            return Refusal(NO_TARGET, room.reason)
+        chosen = selection.chosen[: room.left] if room else selection.chosen
+        backend = self.backend_for(policy.spec.backend)
+        admitted = []
+        for target in chosen:  # every plan first: a plan that fails leaves nothing recorded
+            record = _new_record(policy, target, dry_run, now)
+            admitted.append((record, backend.plan(record.id, target, policy.spec.fault)))
+        if not dry_run:  # dry runs change nothing, so count against no cap
+            for record, injection in admitted:
+                self.journal.record_attack(record, injection)
+        return admitted
+
+    def _carry_out(
+        self, policy: Policy, record: AttackRecord, injection: Injection
+    ) -> AttackRecord:
+        """Injects an admitted attack's fault, observes the group, reverts, and finishes it."""
         with structlog.contextvars.bound_contextvars(attack_id=record.id, policy=policy.name):
-            backend = self.backend_for(policy.spec.backend)
-            injection = backend.plan(record.id, target, policy.spec.fault)
-            if dry_run:
-                log.info("attack_dry_run", target=target.name, action=injection.action)
+            target = record.target.name
+            if record.dry_run:
+                log.info("attack_dry_run", target=target, action=injection.action)
                 return self._finish(record, Outcome.DRY_RUN, "dry run: nothing was changed", True)
-            self.journal.record_attack(record, injection)
-            log.info("attack_recorded", target=target.name, action=injection.action)
+            log.info("attack_recorded", target=target, action=injection.action)
+            backend = self.backend_for(policy.spec.backend)
             self._inject_and_observe(policy, backend, injection, record)
             return self._finish(record, record.outcome or Outcome.FAILED, record.reason, False)
 
@@ -167,6 +213,9 @@ class Engine:
             record.outcome, record.reason = _judge(record, policy, self.halted.is_set())
             if breach := self.refusal(policy):
                 record.outcome, record.reason = Outcome.ABORTED, breach
+        except FaultRefused as error:  # the backend changed nothing: no attack took place
+            record.outcome, record.reason = Outcome.SKIPPED, str(error)
+            log.info("fault_refused", reason=str(error))
         except ChaosMonkeyError as error:
             record.outcome, record.reason = Outcome.FAILED, str(error)
             log.error("attack_failed", error=str(error))

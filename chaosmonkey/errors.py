@@ -53,6 +53,11 @@ class TargetGone(BackendError):
     """The target disappeared between selection and the call (removed, replaced)."""
 
 
+class FaultRefused(ChaosMonkeyError):
+    """The backend refused the fault and changed nothing (an eviction a PodDisruptionBudget
+    forbids): the attack is skipped, with this reason, rather than failed."""
+
+
 class NoTargets(ChaosMonkeyError):
     """A policy's selector matches nothing on the backend."""
 

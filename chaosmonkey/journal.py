@@ -207,10 +207,11 @@ class Journal(SqliteStore):
         return (rows[0][0], rows[0][1]) if rows else None
 
     def count_attacks(self, since: float, policy: str | None = None) -> int:
-        """Faults recorded since `since` (dry runs have none), of one policy or all."""
+        """Attacks with a fault (dry runs have none) created since `since` (by the engine's
+        clock, as the caps' day is), of one policy or all."""
         sql = (
             "SELECT COUNT(*) FROM faults JOIN attacks ON attacks.id = faults.attack_id "
-            "WHERE faults.recorded_at >= ?"
+            "WHERE attacks.created_at >= ?"
         )
         if policy is None:
             return int(self._select(sql, since)[0][0])

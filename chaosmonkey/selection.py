@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -65,31 +65,59 @@ def eligible(targets: Iterable[Target], spec: Targets, now: float | None = None)
 
 
 def choose(
-    candidates: list[Target], everyone: Iterable[Target], limits: Limits, rng: random.Random
+    candidates: list[Target],
+    everyone: Iterable[Target],
+    limits: Limits,
+    rng: random.Random,
+    under_fault: Collection[str] = (),
 ) -> Selection:
     """Draws up to `maxTargets` candidates at random, keeping every group within
-    `maxUnavailable`, counting the members that are already unavailable."""
+    `maxUnavailable` and, unless `allowLastMember`, with one available member at least.
+
+    Members already unavailable count, and so do the targets of `under_fault` (ids of targets
+    with a fault in place, which the backend may not show) and those drawn earlier."""
     size: Counter[str] = Counter()
     down: Counter[str] = Counter()
     for target in everyone:
         size[target.group] += 1
-        down[target.group] += not target.available
+        down[target.group] += not _available(target, under_fault)
     chosen: list[Target] = []
     refused: list[Refusal] = []
     for target in rng.sample(candidates, len(candidates)):
         if len(chosen) == limits.max_targets:
             break
-        allowed = limits.unavailable_allowed(size[target.group])
-        if down[target.group] + 1 > allowed:
-            refused.append(Refusal(target, _over_cap(target.group, down, size, limits)))
+        if reason := _refusal(target, down, size, limits, under_fault):
+            refused.append(Refusal(target, reason))
             continue
         down[target.group] += 1
         chosen.append(target)
     return Selection(eligible=candidates, chosen=chosen, refused=refused)
 
 
-def _over_cap(group: str, down: Counter[str], size: Counter[str], limits: Limits) -> str:
-    return (
-        f"group {group}: {down[group]} of {size[group]} members unavailable, attacking one more "
-        f"would exceed maxUnavailable {limits.max_unavailable}"
-    )
+def _available(target: Target, under_fault: Collection[str]) -> bool:
+    return target.available and target.id not in under_fault
+
+
+def _refusal(
+    target: Target,
+    down: Counter[str],
+    size: Counter[str],
+    limits: Limits,
+    under_fault: Collection[str],
+) -> str | None:
+    """Why attacking `target` now would break the group's limits, or None."""
+    group = target.group
+    if down[group] + 1 > limits.unavailable_allowed(size[group]):
+        return (
+            f"group {group}: {down[group]} of {size[group]} members unavailable, attacking one "
+            f"more would exceed maxUnavailable {limits.max_unavailable}"
+        )
+    if target.id in under_fault:
+        return f"{target.name} already has a fault in place"
+    left = size[group] - down[group] - _available(target, under_fault)
+    if left < 1 and not limits.allow_last_member:
+        return (
+            f"group {group}: attacking {target.name} would leave no available member "
+            "(limits.allowLastMember is false)"
+        )
+    return None

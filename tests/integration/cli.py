@@ -54,7 +54,10 @@ def write_policy(
     name: str = "test-policy",
     **spec: Any,
 ) -> Path:
-    """An armed policy selecting containers labelled app=`app`."""
+    """An armed policy selecting containers labelled app=`app`.
+
+    A test's containers run alone, each a group of one: its policy attacks a group's last
+    member on purpose (`limits.allowLastMember`, kept whatever other `limits` are given)."""
     body: dict[str, Any] = {
         "dryRun": False,
         "targets": {"labels": {"app": app}},
@@ -62,6 +65,7 @@ def write_policy(
         "recovery": {"timeout": "20s"},
     }
     body.update(spec)
+    body["limits"] = {"allowLastMember": True, **spec.get("limits", {})}
     document = {
         "apiVersion": "chaosmonkey/v1",
         "kind": "Policy",

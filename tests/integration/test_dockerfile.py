@@ -147,6 +147,7 @@ spec:
   dryRun: false
   targets: {labels: {chaosmonkey.test.dockerfile: "%s"}}
   fault: {type: kill, method: crash}
+  limits: {allowLastMember: true}  # the target runs alone
   recovery: {timeout: 30s}
 """
 
@@ -209,6 +210,7 @@ spec:
   dryRun: false
   targets: {labels: {chaosmonkey.test.dockerfile: "%s"}}
   fault: {type: partition, destinations: ["%s:8080"], duration: 4s}
+  limits: {allowLastMember: true}  # the client runs alone
   recovery: {timeout: 10s}
 """
 

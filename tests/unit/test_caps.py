@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from chaosmonkey.caps import Caps
 from chaosmonkey.engine import Engine
 from chaosmonkey.journal import Journal
-from chaosmonkey.model import AttackRecord, Outcome, Target
-from chaosmonkey.policy.models import Policy
+from chaosmonkey.model import AttackRecord, Injection, Outcome, Target
+from chaosmonkey.policy.models import Fault, Policy
 from tests.unit.fakes import FakeBackend
 
-TARGETS = [Target("docker", f"c{i}", f"w{i}", f"g{i}", {"app": "web"}) for i in range(6)]
+TARGETS = [Target("docker", f"c{i}", f"w{i}", f"g{i // 2}", {"app": "web"}) for i in range(12)]
 
 
-def policy(name: str = "p", **limits: Any) -> Policy:
+def policy(name: str = "p", window: dict[str, Any] | None = None, **limits: Any) -> Policy:
     spec = {
         "dryRun": False,
         "targets": {"labels": {"app": "web"}},
         "fault": {"type": "kill"},
         "recovery": {"timeout": "1s"},
         "limits": limits,
+        "window": window,
     }
     return Policy.model_validate(
         {"apiVersion": "chaosmonkey/v1", "kind": "Policy", "metadata": {"name": name}, "spec": spec}
@@ -90,3 +98,85 @@ def test_faults_in_place_count_against_max_concurrent_faults(tmp_path: Path) -> 
     assert skipped.reason == "policy held has its maxConcurrentFaults in place (1 of 1)"
     [attacked] = monkey.run_policy(policy("free", max_concurrent_faults=1))
     assert attacked.outcome is Outcome.RECOVERED
+
+
+@dataclass
+class CountingBackend(FakeBackend):
+    """Plans slowly (so that runs overlap between their draw and their record) and notes the
+    faults in place at each apply."""
+
+    open_at_apply: list[int] = field(default_factory=list)
+
+    def plan(self, attack_id: str, target: Target, fault: Fault) -> Injection:
+        time.sleep(0.002)
+        return super().plan(attack_id, target, fault)
+
+    def apply(self, injection: Injection) -> float:
+        assert self.journal is not None
+        with self.lock:
+            self.open_at_apply.append(self.journal.count_open_faults())
+        return super().apply(injection)
+
+
+FLEET = [Target("docker", f"f{i}", f"f{i}", f"fg{i // 2}", {"app": "web"}) for i in range(48)]
+
+
+def run_together(monkey: Engine, policies: list[Policy], rounds: int) -> list[AttackRecord]:
+    """Every policy run `rounds` times from its own thread, all released at the same instant."""
+    start = threading.Barrier(len(policies) * rounds)
+
+    def run(chosen: Policy) -> list[AttackRecord]:
+        start.wait()
+        return monkey.run_policy(chosen)
+
+    with ThreadPoolExecutor(max_workers=len(policies) * rounds) as pool:
+        runs = [pool.submit(run, chosen) for chosen in policies for _ in range(rounds)]
+        return [record for done in runs for record in done.result()]
+
+
+@pytest.mark.parametrize("cap", [1, 3, 7])
+def test_runs_at_the_same_instant_never_overshoot_the_daily_cap(tmp_path: Path, cap: int) -> None:
+    """Eight policies firing eight times each at once, with --max-attacks-per-day `cap`: exactly
+    `cap` faults are recorded and applied, every other run is skipped with the reason."""
+    journal = Journal(tmp_path / "journal.db")
+    backend = CountingBackend(FLEET, journal=journal, recover_after=0.0)
+    monkey = Engine(lambda name: backend, journal, caps=Caps(journal, max_attacks_per_day=cap))
+    records = run_together(monkey, [policy(f"p{n}") for n in range(8)], rounds=8)
+    attacked = [record for record in records if record.outcome is not Outcome.SKIPPED]
+    assert len(attacked) == cap
+    assert len(backend.applied) == cap
+    assert journal.count_attacks(0) == cap
+    skipped = {record.reason for record in records if record.outcome is Outcome.SKIPPED}
+    assert skipped == {f"the monkey made its --max-attacks-per-day ({cap} of {cap})"}
+
+
+@pytest.mark.parametrize("cap", [1, 2, 4])
+def test_runs_at_the_same_instant_never_overshoot_the_faults_in_place(
+    tmp_path: Path, cap: int
+) -> None:
+    """Policies of two targets each firing at once with --max-concurrent-faults `cap`: at no
+    apply are more than `cap` faults recorded as in place."""
+    journal = Journal(tmp_path / "journal.db")
+    backend = CountingBackend(FLEET, journal=journal, recover_after=0.05)
+    monkey = Engine(lambda name: backend, journal, caps=Caps(journal, max_concurrent_faults=cap))
+    run_together(monkey, [policy(f"p{n}", max_targets=2) for n in range(6)], rounds=4)
+    assert backend.open_at_apply
+    assert max(backend.open_at_apply) <= cap
+    assert journal.count_open_faults() == 0
+
+
+def test_a_day_is_a_day_of_the_window_timezone_by_the_engine_clock(tmp_path: Path) -> None:
+    """maxAttacksPerDay 1 in New York: 23:30 attacks, 23:50 is refused, 00:10 is a new day,
+    though all three fall on the same UTC day (and long before the machine's own clock)."""
+    monkey = engine(tmp_path)
+    limited = policy(window={"timezone": "America/New_York"}, max_attacks_per_day=1)
+    outcomes = []
+    for utc in (
+        datetime(2026, 3, 2, 4, 30),
+        datetime(2026, 3, 2, 4, 50),
+        datetime(2026, 3, 2, 5, 10),
+    ):
+        monkey.clock = lambda utc=utc: utc.replace(tzinfo=UTC)
+        [record] = monkey.run_policy(limited)
+        outcomes.append(record.outcome)
+    assert outcomes == [Outcome.RECOVERED, Outcome.SKIPPED, Outcome.RECOVERED]

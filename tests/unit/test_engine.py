@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from chaosmonkey.engine import INTERRUPTED, Engine
-from chaosmonkey.errors import ChaosMonkeyError, NoTargets
+from chaosmonkey.errors import ChaosMonkeyError, FaultRefused, NoTargets, PolicyError
 from chaosmonkey.journal import Journal
 from chaosmonkey.model import AttackRecord, Injection, Outcome, RevertResult, Target
-from chaosmonkey.policy.models import Policy
+from chaosmonkey.policy.models import Fault, Policy
 from tests.unit.fakes import FakeBackend
 
 WEB = [Target("docker", f"c{i}", f"web-{i}", "web", {"app": "web"}, healthy=True) for i in range(3)]
@@ -151,7 +151,7 @@ def test_outside_the_window_nothing_runs(journal: Journal) -> None:
 
 def test_max_targets_attacks_in_parallel(journal: Journal) -> None:
     """Two targets of different groups are attacked in one run, each observed."""
-    targets = [Target("docker", f"c{i}", f"w{i}", f"g{i}", {"app": "web"}) for i in range(4)]
+    targets = [Target("docker", f"c{i}", f"w{i}", f"g{i // 2}", {"app": "web"}) for i in range(4)]
     backend = FakeBackend(targets)
     engine, _ = engine_for(backend, journal)
     records = engine.run_policy(policy({"type": "kill"}, limits={"maxTargets": 2}))
@@ -249,3 +249,90 @@ def test_a_monkey_that_may_not_act_changes_nothing(journal: Journal) -> None:
     assert record.outcome is Outcome.FAILED
     assert record.reason == "not the leader: another monkey holds the lease"
     assert backend.applied == []
+
+
+def test_a_lone_container_is_attacked_only_when_allowed(journal: Journal) -> None:
+    """A group of one is skipped with the reason by default; limits.allowLastMember attacks it."""
+    backend = FakeBackend(WEB[:1])
+    engine, _ = engine_for(backend, journal)
+    [skipped] = engine.run_policy(policy({"type": "kill"}))
+    assert skipped.outcome is Outcome.SKIPPED
+    assert skipped.reason == (
+        "group web: attacking web-0 would leave no available member "
+        "(limits.allowLastMember is false)"
+    )
+    assert backend.applied == []
+    [attacked] = engine.run_policy(policy({"type": "kill"}, limits={"allowLastMember": True}))
+    assert attacked.outcome is Outcome.RECOVERED
+
+
+def test_a_fault_in_place_counts_its_target_as_down(journal: Journal) -> None:
+    """A fault the journal holds as open (a network fault, which the backend cannot show) fills
+    the group's maxUnavailable 1: the next run is skipped and applies nothing."""
+    backend = FakeBackend(WEB)
+    engine, _ = engine_for(backend, journal)
+    partition = policy({"type": "partition", "duration": "1m"}).spec.fault
+    held = AttackRecord("held1", "other", "docker", "partition", WEB[0], False, created_at=1.0)
+    journal.record_attack(held, backend.plan("held1", WEB[0], partition))
+    [record] = engine.run_policy(policy({"type": "kill"}))
+    assert record.outcome is Outcome.SKIPPED
+    assert record.reason is not None
+    assert "1 of 3 members unavailable" in record.reason
+    assert backend.applied == []
+
+
+def test_a_plan_that_fails_leaves_nothing_recorded(journal: Journal) -> None:
+    """When the plan of one of a run's targets fails, no fault of the run is recorded or applied."""
+    targets = [Target("docker", f"c{i}", f"w{i}", f"g{i // 2}", {"app": "web"}) for i in range(4)]
+    backend = FakeBackend(targets)
+    planned: list[str] = []
+    original_plan = backend.plan
+
+    def plan_once(attack_id: str, target: Target, fault: Fault) -> Injection:
+        if planned:
+            raise PolicyError("fault", "the docker backend cannot apply it")
+        planned.append(attack_id)
+        return original_plan(attack_id, target, fault)
+
+    backend.plan = plan_once  # type: ignore[method-assign]
+    engine, _ = engine_for(backend, journal)
+    with pytest.raises(PolicyError):
+        engine.run_policy(policy({"type": "kill"}, limits={"maxTargets": 2}))
+    assert len(planned) == 1
+    assert journal.attacks() == []
+    assert backend.applied == []
+
+
+def test_every_fault_of_a_run_is_recorded_before_any_is_applied(journal: Journal) -> None:
+    """With maxTargets 3, the journal holds all three faults at the first apply."""
+    targets = [Target("docker", f"c{i}", f"w{i}", f"g{i // 2}", {"app": "web"}) for i in range(6)]
+    backend = FakeBackend(targets, journal=journal)
+    seen: list[int] = []
+    original_apply = backend.apply
+
+    def apply_counting(injection: Injection) -> float:
+        seen.append(len(journal.open_faults()))
+        return original_apply(injection)
+
+    backend.apply = apply_counting  # type: ignore[method-assign]
+    engine, _ = engine_for(backend, journal)
+    records = engine.run_policy(policy({"type": "kill"}, limits={"maxTargets": 3}))
+    assert len(records) == 3
+    assert seen[0] == 3  # the first apply already finds every fault of the run recorded
+
+
+def test_a_fault_the_backend_refuses_is_a_skipped_attack(journal: Journal) -> None:
+    """A refusal that changed nothing (an eviction a disruption budget forbids) is recorded as
+    skipped with the backend's reason, not failed; its fault is closed in the journal."""
+    backend = FakeBackend(WEB)
+    engine, _ = engine_for(backend, journal)
+
+    def refuse(injection: Injection) -> float:
+        raise FaultRefused(f"eviction of pod {injection.target.name} refused: budget")
+
+    backend.apply = refuse  # type: ignore[method-assign]
+    [record] = engine.run_policy(policy({"type": "kill"}))
+    assert record.outcome is Outcome.SKIPPED
+    assert record.reason is not None
+    assert record.reason.endswith("refused: budget")
+    assert journal.open_faults() == []

@@ -46,7 +46,7 @@ def test_exclusions_protection_and_stopped_targets_are_left_out() -> None:
 
 def test_max_targets_caps_a_run() -> None:
     """No more than maxTargets are chosen, drawn from different groups when caps demand it."""
-    targets = [target(f"w{i}", group=f"g{i}") for i in range(10)]
+    targets = [target(f"w{i}", group=f"g{i // 2}") for i in range(10)]
     selection = choose(targets, targets, Limits(max_targets=3), random.Random(1))
     assert len(selection.chosen) == 3
 
@@ -69,9 +69,10 @@ def test_percentage_rounds_down() -> None:
 
 def test_the_draw_depends_only_on_the_seed() -> None:
     """The same seed picks the same targets: the random source is passed in."""
-    targets = [target(f"w{i}", group=f"g{i}") for i in range(20)]
+    targets = [target(f"w{i}", group=f"g{i // 2}") for i in range(20)]
     first = choose(targets, targets, Limits(max_targets=2), random.Random(7)).chosen
     again = choose(targets, targets, Limits(max_targets=2), random.Random(7)).chosen
+    assert len(first) == 2
     assert first == again
 
 
@@ -96,6 +97,108 @@ def test_caps_are_never_exceeded(
         down = sum(1 for t in everyone if t.group == group and not t.available)
         hit = sum(1 for t in selection.chosen if t.group == group)
         assert hit == 0 or down + hit <= max_unavailable
+
+
+def test_a_lone_member_is_refused_by_default() -> None:
+    """A group of one cannot be attacked without an outage: refused, naming the group and the
+    field, unless limits.allowLastMember is true."""
+    lone = [target("web-1")]
+    selection = choose(lone, lone, Limits(), random.Random(0))
+    assert selection.chosen == []
+    assert [refusal.reason for refusal in selection.refused] == [
+        "group web: attacking web-1 would leave no available member "
+        "(limits.allowLastMember is false)"
+    ]
+    allowed = choose(lone, lone, Limits(allow_last_member=True), random.Random(0))
+    assert allowed.chosen == lone
+
+
+def test_the_last_available_member_is_refused_when_others_are_down() -> None:
+    """Two of three members unhealthy (still running): the healthy one is the last, and is
+    refused even though maxUnavailable 100% would allow it."""
+    sick = Target("docker", "id-b", "b", "web", healthy=False)
+    group = [target("a"), sick, Target("docker", "id-c", "c", "web", healthy=False)]
+    limits = Limits(max_unavailable="100%", max_targets=3)
+    selection = choose([group[0]], group, limits, random.Random(0))
+    assert selection.chosen == []
+    assert "attacking a would leave no available member" in selection.refused[0].reason
+    assert sick.running
+    assert not sick.available
+
+
+def test_members_drawn_earlier_in_the_same_run_count() -> None:
+    """Both members of a group up, maxTargets 2 and maxUnavailable 2: one is drawn, the other
+    is then the last available member and is refused."""
+    pair = [target("a"), target("b")]
+    selection = choose(pair, pair, Limits(max_targets=2, max_unavailable=2), random.Random(0))
+    assert len(selection.chosen) == 1
+    [refusal] = selection.refused
+    assert refusal.target not in selection.chosen
+    assert "would leave no available member" in refusal.reason
+
+
+def test_members_under_a_fault_count_as_down() -> None:
+    """A member with a fault in place (given by id) counts as unavailable though the backend
+    shows it up: with maxUnavailable 1 the group is full."""
+    trio = [target("a"), target("b"), target("c")]
+    selection = choose(trio[1:], trio, Limits(), random.Random(0), under_fault={"id-a"})
+    assert selection.chosen == []
+    assert "1 of 3 members unavailable" in selection.refused[0].reason
+    assert choose(trio[1:], trio, Limits(), random.Random(0)).chosen != []
+
+
+def test_a_target_with_a_fault_in_place_is_not_attacked_again() -> None:
+    """Even where the group could bear another member down, the target already under a fault
+    is refused; another member is drawn instead."""
+    trio = [target("a"), target("b"), target("c")]
+    limits = Limits(max_targets=3, max_unavailable=3)
+    selection = choose(trio, trio, limits, random.Random(0), under_fault={"id-a"})
+    chosen = [t.name for t in selection.chosen]
+    assert chosen == sorted(set(chosen) - {"a"})
+    assert chosen
+    assert {r.target.name: r.reason for r in selection.refused}["a"] == (
+        "a already has a fault in place"
+    )
+
+
+# (running, healthy): healthy, without a health check, unhealthy but running, stopped
+STATES = [(True, True), (True, None), (True, False), (False, False)]
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.sampled_from(STATES)), max_size=30),
+    st.integers(1, 6),
+    st.sampled_from([1, 2, 3, "50%", "100%"]),
+    st.booleans(),
+    st.integers(0, 2**32),
+)
+def test_a_group_keeps_an_available_member(
+    members: list[tuple[int, tuple[bool, bool | None]]],
+    max_targets: int,
+    max_unavailable: int | str,
+    allow_last_member: bool,
+    seed: int,
+) -> None:
+    """Whatever the fleet (healthy, no health check, unhealthy, stopped), a run leaves every
+    group it attacks with an available member, unless allowLastMember; with it, a lone member
+    may be attacked whenever maxUnavailable allows one."""
+    everyone = [
+        Target("docker", f"id{i}", f"t{i}", f"g{g}", running=running, healthy=healthy)
+        for i, (g, (running, healthy)) in enumerate(members)
+    ]
+    limits = Limits(
+        max_targets=max_targets,
+        max_unavailable=max_unavailable,
+        allow_last_member=allow_last_member,
+    )
+    selection = choose(eligible(everyone, Targets()), everyone, limits, random.Random(seed))
+    for group in {t.group for t in selection.chosen}:
+        left = [t for t in everyone if t.group == group and t.available]
+        assert [t for t in left if t not in selection.chosen] or allow_last_member
+    lone = [target("solo", "alone")]
+    alone = choose(lone, lone, limits, random.Random(seed)).chosen
+    assert alone == (lone if allow_last_member and limits.unavailable_allowed(1) else [])
 
 
 def test_opt_in_attacks_only_enabled_targets() -> None:
