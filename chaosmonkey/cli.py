@@ -120,6 +120,12 @@ def attack(policy_path: Path, dry_run: bool, output: str, db: Path) -> None:
     type=click.FloatRange(min=1.0),
     help="How long the leader's lease lasts; a follower takes over this long after a crash.",
 )
+@click.option(
+    "--lease-name",
+    metavar="NAMESPACE/NAME",
+    help="Elect the leader on this Kubernetes Lease instead of the journal's lease "
+    "(for monkeys that share no journal, such as the replicas of deploy/kubernetes).",
+)
 @click.option("--max-attacks-per-day", type=click.IntRange(1), help="Every policy together.")
 @click.option("--max-concurrent-faults", type=click.IntRange(1), help="Every policy together.")
 @db_option
@@ -128,6 +134,7 @@ def run(
     metrics_port: int,
     metrics_address: str,
     lease_seconds: float,
+    lease_name: str | None,
     max_attacks_per_day: int | None,
     max_concurrent_faults: int | None,
     db: Path,
@@ -142,6 +149,7 @@ def run(
         metrics_port,
         metrics_address,
         lease_s=lease_seconds,
+        lease_name=lease_name,
         max_attacks_per_day=max_attacks_per_day,
         max_concurrent_faults=max_concurrent_faults,
     )
@@ -227,17 +235,22 @@ def resume(db: Path) -> None:
 @output_option
 @db_option
 def status(policies_dir: Path | None, output: str, db: Path) -> None:
-    """Armed or halted, the next scheduled runs, and the active faults."""
+    """Armed or halted, the next scheduled and planned runs, and the active faults."""
+    from chaosmonkey.planning import PlanStore
+
     journal = _existing_journal(db)
     policies = load_paths([policies_dir]) if policies_dir else []
-    report = killswitch.status(journal, policies)
+    with PlanStore(db) as store:
+        planned = store.planned_after(datetime.now(UTC))
+    report = killswitch.status(journal, policies, planned)
     if output == "json":
         _print_json(report)
         return
     click.echo(report["state"] + (f" ({report['halt_reason']})" if report["halt_reason"] else ""))
     for run in report["next_runs"]:
         armed = "" if run["armed"] else " (dry run)"
-        click.echo(f"next: {run['policy']} at {run['at']}{armed}")
+        group = f" on {run['group']}" if "group" in run else ""
+        click.echo(f"next: {run['policy']}{group} at {run['at']}{armed}")
     for fault in report["active_faults"]:
         click.echo(f"active: {fault['attack_id']} {fault['action']} on {fault['target']}")
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
@@ -43,6 +44,21 @@ _UPSERT = (
 Clock = Callable[[], float]
 # One step of a write transaction: given the connection and the time, says whether it succeeded.
 _Step = Callable[[sqlite3.Connection, float], bool]
+
+
+class LeaderLease(Protocol):
+    """What the daemon needs of a lease: the journal's (`Lease`) or a Kubernetes Lease."""
+
+    holder_id: str
+    duration_s: float
+    token: int | None
+
+    def try_acquire(self) -> bool: ...
+    def renew(self) -> bool: ...
+    def release(self) -> None: ...
+    def is_leader(self) -> bool: ...
+    def fence(self) -> None: ...
+    def close(self) -> None: ...
 
 
 class NotLeader(ChaosMonkeyError):

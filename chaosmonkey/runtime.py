@@ -23,7 +23,11 @@ def connect_backend(name: str) -> Backend:
         from chaosmonkey.backends.docker import DockerBackend
 
         return DockerBackend.connect()
-    raise ChaosMonkeyError(f"spec.backend: {name!r} is not available in this version; use docker")
+    if name == "kubernetes":
+        from chaosmonkey.backends.kubernetes import KubernetesBackend
+
+        return KubernetesBackend.connect()
+    raise ChaosMonkeyError(f"spec.backend: {name!r} is not available; use docker or kubernetes")
 
 
 @dataclass

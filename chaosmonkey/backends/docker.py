@@ -125,6 +125,11 @@ def plan_injection(attack_id: str, target: Target, fault: Fault) -> Injection:
 
 def _action_of(fault: Fault) -> tuple[str, dict[str, Any], str | None]:
     if isinstance(fault, KillFault):
+        if fault.grace_period is not None:
+            raise PolicyError(
+                "spec.fault.gracePeriod",
+                "a kubernetes setting; on docker a kill takes signal and method",
+            )
         action = "signal_process" if fault.method == "crash" else "kill"
         return action, {"signal": fault.signal}, None
     if isinstance(fault, StopFault):

@@ -14,12 +14,14 @@ from pydantic import (
     BeforeValidator,
     Field,
     PrivateAttr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from chaosmonkey.durations import format_duration
-from chaosmonkey.policy.network import NetworkFault
+from chaosmonkey.policy import labelselector
+from chaosmonkey.policy.network import NetworkFault, NetworkFaultBase
 from chaosmonkey.policy.stopconditions import StopCondition
 from chaosmonkey.policy.types import Duration, Model
 
@@ -74,6 +76,17 @@ class Targets(Model):
     selector: str | None = None  # a label selector such as "app=web,tier!=db"
     allow_host_network: bool = False  # hostNetwork pods share the node's network
 
+    @field_validator("selector")
+    @classmethod
+    def _selector(cls, value: str | None) -> str | None:
+        return None if value is None else labelselector.check(value)
+
+    def kubernetes_fields(self) -> list[str]:
+        """The Kubernetes-only fields this scope sets, by their policy names."""
+        fields: dict[str, object] = {"namespaces": self.namespaces, "selector": self.selector}
+        fields["allowHostNetwork"] = self.allow_host_network
+        return [name for name, value in fields.items() if value]
+
 
 class KillFault(Model):
     """The target's main process is killed. `crash` signals it as a crash would (the engine sees an
@@ -83,6 +96,22 @@ class KillFault(Model):
     type: Literal["kill"]
     signal: SignalName = "SIGKILL"
     method: Literal["crash", "api"] = "crash"
+    # kubernetes: the pod is deleted with this grace period (default 0: killed at once)
+    grace_period: Duration | None = None
+
+    @property
+    def docker_settings(self) -> list[str]:
+        """The Docker-only settings given other values than their defaults."""
+        given = {"signal": self.signal != "SIGKILL", "method": self.method != "crash"}
+        return [name for name, changed in given.items() if changed]
+
+
+class EvictFault(Model):
+    """Kubernetes: the pod is evicted through the Eviction API, so PodDisruptionBudgets apply (a
+    refused eviction changes nothing). `gracePeriod` overrides the pod's own termination grace."""
+
+    type: Literal["evict"]
+    grace_period: Duration | None = None
 
 
 class StopFault(Model):
@@ -106,11 +135,13 @@ class PauseFault(Model):
 
 
 ContainerFault = KillFault | StopFault | RestartFault | PauseFault
-Fault = Annotated[ContainerFault | NetworkFault, Field(discriminator="type")]
+Fault = Annotated[ContainerFault | EvictFault | NetworkFault, Field(discriminator="type")]
 FAULT_TYPES = frozenset(
     get_args(model.model_fields["type"].annotation)[0]
-    for model in (*get_args(ContainerFault), *get_args(NetworkFault))
+    for model in (*get_args(ContainerFault), EvictFault, *get_args(NetworkFault))
 )
+KUBERNETES_FAULTS = ("kill", "evict")
+NEVER_ATTACKED_NAMESPACES = ("kube-system",)
 
 
 class Schedule(Model):
@@ -291,13 +322,33 @@ class Metadata(Model):
 class Spec(Model):
     backend: Literal["docker", "kubernetes"] = "docker"
     dry_run: bool = True
-    targets: Targets = Field(default_factory=Targets)
+    targets: Targets = Field(default_factory=Targets, validate_default=True)
     fault: Fault
     schedule: Schedule | None = None
     window: Window | None = None
     limits: Limits = Field(default_factory=Limits)
     recovery: Recovery = Field(default_factory=Recovery)
     stop_conditions: list[StopCondition] = Field(default_factory=list)
+
+    @field_validator("targets")
+    @classmethod
+    def _targets_fit_backend(cls, targets: Targets, info: ValidationInfo) -> Targets:
+        backend = info.data.get("backend")
+        if backend == "kubernetes":
+            _check_kubernetes_scope(targets)
+        elif backend == "docker" and (fields := targets.kubernetes_fields()):
+            raise ValueError(f"{', '.join(fields)}: only with backend kubernetes")
+        return targets
+
+    @field_validator("fault")
+    @classmethod
+    def _fault_fits_backend(cls, fault: Fault, info: ValidationInfo) -> Fault:
+        backend = info.data.get("backend")
+        if backend == "kubernetes":
+            _check_kubernetes_fault(fault)
+        elif backend == "docker":
+            _check_docker_fault(fault)
+        return fault
 
     @model_validator(mode="after")
     def _plans_need_a_window(self) -> Spec:
@@ -306,6 +357,43 @@ class Spec(Model):
                 "expected a window: meanTimeBetweenAttacks counts working days of the window"
             )
         return self
+
+
+def _check_kubernetes_scope(targets: Targets) -> None:
+    if not targets.namespaces:
+        raise ValueError(
+            "namespaces: expected the namespaces this policy may attack, such as [shop] "
+            "(an allow-list, required with backend kubernetes)"
+        )
+    if never := [name for name in targets.namespaces if name in NEVER_ATTACKED_NAMESPACES]:
+        raise ValueError(f"namespaces: {', '.join(never)} is never attacked; remove it")
+
+
+def _check_kubernetes_fault(fault: Fault) -> None:
+    if isinstance(fault, NetworkFaultBase):
+        raise ValueError(
+            f"a {fault.type} fault on kubernetes needs a node agent, which this version does "
+            f"not have; expected one of {', '.join(KUBERNETES_FAULTS)}"
+        )
+    if fault.type not in KUBERNETES_FAULTS:
+        raise ValueError(
+            f"a {fault.type} fault is not available on kubernetes; "
+            f"expected one of {', '.join(KUBERNETES_FAULTS)}"
+        )
+    if isinstance(fault, KillFault) and (settings := fault.docker_settings):
+        raise ValueError(
+            f"{' and '.join(settings)}: docker settings; on kubernetes a kill deletes the pod "
+            "(gracePeriod: 0 kills it at once)"
+        )
+
+
+def _check_docker_fault(fault: Fault) -> None:
+    if isinstance(fault, EvictFault):
+        raise ValueError("an evict fault (the Eviction API) needs backend kubernetes")
+    if isinstance(fault, KillFault) and fault.grace_period is not None:
+        raise ValueError(
+            "gracePeriod: a kubernetes setting; on docker a kill takes signal and method"
+        )
 
 
 class Policy(Model):
