@@ -7,10 +7,12 @@ journal: a guard refuses new attacks and makes running ones revert at their next
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from chaosmonkey.engine import Engine
 from chaosmonkey.journal import Journal
+from chaosmonkey.planning import PlanEntry
 from chaosmonkey.policy.models import Policy
 from chaosmonkey.scheduling import has_trigger
 from chaosmonkey.scheduling import next_runs as next_runs_of
@@ -39,14 +41,27 @@ def halt(engine: Engine, journal: Journal, reason: str) -> int:
     return len(engine.revert_open_faults())
 
 
-def status(journal: Journal, policies: list[Policy]) -> dict[str, Any]:
-    """What `chaosmonkey status` shows: armed or halted, next runs, active faults."""
+def status(
+    journal: Journal, policies: list[Policy], planned: Iterable[PlanEntry] = ()
+) -> dict[str, Any]:
+    """What `chaosmonkey status` shows: armed or halted, next runs (of the schedules of
+    `policies`, and the `planned` Chaos Monkey mode attacks), active faults."""
     halted = journal.halted()
+    dry_run = {policy.name: policy.spec.dry_run for policy in policies}
     next_runs = [
         {"policy": policy.name, "at": run.isoformat(), "armed": not policy.spec.dry_run}
         for policy in policies
         if has_trigger(policy)
         for run in next_runs_of(policy, 1)
+    ] + [
+        {
+            "policy": entry.policy,
+            "group": entry.group,
+            "at": entry.at.isoformat(),
+            "armed": not dry_run.get(entry.policy, True),
+        }
+        for entry in planned
+        if entry.at is not None
     ]
     faults = [
         {"attack_id": f.attack_id, "target": f.target.name, "action": f.action}

@@ -57,3 +57,10 @@ def test_plan_is_stored_and_printed_identically_the_same_day(
     assert left_out["reason"] == f"not a working day: {today} is a blackout day"
     assert f"left out: not a working day: {today} is a blackout day" in table.stdout
     assert "timetable" not in table.stdout
+
+    status = records(run_cli("status", "--policies", str(policies), "--output", "json", db=db))
+    shown = {run["group"]: run for run in status["next_runs"] if run.get("group")}
+    assert {group: run["at"] for group, run in shown.items()} == {
+        group: entry["at"] for group, entry in planned.items()
+    }
+    assert all(run["policy"] == "monkey" for run in shown.values())
