@@ -274,12 +274,16 @@ class KubeLease:
     def _error(self, error: BaseException, verb: str) -> ChaosMonkeyError:
         """The chaosmonkey error for a failed call; a missing namespace is named as such."""
         what = f"{verb} the lease {self.where}"
+        rule = Rule(verb, "leases", _GROUP, self.namespace)
         return translate(
             error,
             what=what,
             url=str(self._api_client.configuration.host),
-            rule=Rule(verb, "leases", _GROUP, self.namespace),
+            rule=rule,
             by_status={
+                403: lambda message: PermissionDenied(  # a create's message names no Lease
+                    f"no permission to {what}: {message}; the monkey needs {rule}"
+                ),
                 404: lambda message: BackendError(
                     f"{what}: {message}; expected the namespace {self.namespace} to exist"
                 )
