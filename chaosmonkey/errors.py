@@ -72,3 +72,20 @@ class RevertFailedError(ChaosMonkeyError):
     """A fault could not be reverted; it stays recorded as active in the journal."""
 
     exit_code = 5
+
+
+def root_os_error(error: BaseException) -> OSError | None:
+    """The OSError at the root of an SDK's transport error (requests and urllib3 nest it in
+    causes, contexts, args and `reason`), or None."""
+    seen: set[int] = set()
+    pending: list[object] = [error]
+    while pending:
+        item = pending.pop(0)
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, OSError) and item.strerror:
+            return item
+        reason = getattr(item, "reason", None)
+        pending.extend([item.__cause__, item.__context__, reason, *item.args])
+    return None

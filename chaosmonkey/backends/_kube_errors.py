@@ -19,6 +19,7 @@ from chaosmonkey.errors import (
     BackendUnavailable,
     ChaosMonkeyError,
     PermissionDenied,
+    root_os_error,
 )
 
 # What the client raises: the API's answers, and transport failures on the way to it.
@@ -69,17 +70,8 @@ def api_message(error: ApiException) -> str:
 
 def root_reason(error: BaseException) -> str:
     """The operating system's reason at the root of a transport error, else the error's text."""
-    seen: set[int] = set()
-    pending: list[object] = [error]
-    while pending:
-        item = pending.pop(0)
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, OSError) and item.strerror:
-            return str(item.strerror)
-        reason = getattr(item, "reason", None)
-        pending.extend([item.__cause__, item.__context__, reason, *item.args])
+    if (os_error := root_os_error(error)) is not None:
+        return str(os_error.strerror)
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0][:MAX_MESSAGE]
 

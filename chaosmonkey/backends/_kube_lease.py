@@ -286,7 +286,7 @@ class KubeLease:
                 ),
                 404: lambda message: BackendError(
                     f"{what}: {message}; expected the namespace {self.namespace} to exist"
-                )
+                ),
             },
         )
 

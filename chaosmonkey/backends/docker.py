@@ -34,6 +34,7 @@ from chaosmonkey.errors import (
     PolicyError,
     RevertFailedError,
     TargetGone,
+    root_os_error,
 )
 from chaosmonkey.model import (
     COMPOSE_SERVICE_LABEL,
@@ -144,26 +145,11 @@ def _action_of(fault: Fault) -> tuple[str, dict[str, Any], str | None]:
 # --- SDK errors -> chaosmonkey errors ------------------------------------------------------
 
 
-def _os_error(error: BaseException) -> OSError | None:
-    """The OSError at the root of an SDK error (requests and urllib3 nest it in args)."""
-    seen: set[int] = set()
-    pending: list[object] = [error]
-    while pending:
-        item = pending.pop(0)
-        if not isinstance(item, BaseException) or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, OSError) and item.strerror:
-            return item
-        pending.extend([item.__cause__, item.__context__, *item.args])
-    return None
-
-
 def _reason(error: BaseException) -> str:
     """A short, one-line reason for an SDK error."""
     if isinstance(error, APIError) and error.explanation:
         text = str(error.explanation)
-    elif (os_error := _os_error(error)) is not None:
+    elif (os_error := root_os_error(error)) is not None:
         text = str(os_error.strerror)
     else:
         text = str(error) or type(error).__name__
@@ -171,7 +157,7 @@ def _reason(error: BaseException) -> str:
 
 
 def _unreachable(url: str, error: BaseException) -> BackendError:
-    if isinstance(_os_error(error), PermissionError):
+    if isinstance(root_os_error(error), PermissionError):
         path = url.removeprefix("unix://")
         return PermissionDenied(
             f"no permission on the Docker engine socket {path}: "
