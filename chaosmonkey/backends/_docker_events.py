@@ -13,8 +13,9 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from chaosmonkey.backends._watch_thread import WatchThread
 from chaosmonkey.errors import BackendUnavailable
-from chaosmonkey.model import Observation, Target
+from chaosmonkey.model import Target
 
 if TYPE_CHECKING:
     from docker.types.daemon import CancellableStream
@@ -66,7 +67,7 @@ class RecoveryTracker:
             self.recovered_at = at
 
 
-class DockerRecoveryWatch:
+class DockerRecoveryWatch(WatchThread[RecoveryTracker]):
     """A `RecoveryWatch` over one group: a thread reads the engine's events while it is entered."""
 
     def __init__(
@@ -76,17 +77,13 @@ class DockerRecoveryWatch:
         group_filters: Mapping[str, Any],
         count_available: CountAvailable,
     ) -> None:
+        super().__init__()
         self._open_events = open_events
         self._target = target
         self._filters = {"type": ["container"], "event": WATCHED_EVENTS, **group_filters}
         self._count = count_available
         self._tracker = RecoveryTracker(target.id, 0, 0.0)
-        self._impact = threading.Event()
-        self._recovered = threading.Event()
-        self._closing = False
-        self._error: BaseException | None = None
         self._stream: Events | None = None
-        self._thread: threading.Thread | None = None
 
     def __enter__(self) -> DockerRecoveryWatch:
         since = time.time()
@@ -113,8 +110,7 @@ class DockerRecoveryWatch:
         except Exception as error:  # handed to the waiting thread, raised there
             self._error = error
         finally:
-            self._impact.set()
-            self._recovered.set()
+            self._ended()
 
     def __exit__(
         self,
@@ -129,24 +125,3 @@ class DockerRecoveryWatch:
                 self._stream.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
-
-    def wait_impact(self, deadline: float) -> float | None:
-        self._impact.wait(max(0.0, deadline - time.time()))
-        if self._tracker.impact_at is None:
-            self._raise_error()
-        return self._tracker.impact_at
-
-    def wait_recovered(self, deadline: float) -> Observation:
-        self._recovered.wait(max(0.0, deadline - time.time()))
-        if self._tracker.recovered_at is None:
-            self._raise_error()
-        return Observation(self._tracker.impact_at, self._tracker.recovered_at)
-
-    @property
-    def baseline(self) -> int:
-        """Available members of the group when the watch was entered."""
-        return self._tracker.baseline
-
-    def _raise_error(self) -> None:
-        if self._error is not None and not self._closing:
-            raise self._error

@@ -22,8 +22,9 @@ import urllib3
 from kubernetes.watch import watch as _client_watch
 
 from chaosmonkey.backends._kube_pods import Pod, ready, ready_since, running, serving, terminating
+from chaosmonkey.backends._watch_thread import WatchThread
 from chaosmonkey.errors import BackendError
-from chaosmonkey.model import Observation, Target
+from chaosmonkey.model import Target
 
 # the client's splitting of a watch response into lines (it carries no annotations)
 iter_resp_lines: Callable[[urllib3.BaseHTTPResponse], Iterator[str]] = _client_watch.iter_resp_lines
@@ -96,7 +97,7 @@ class PodRecoveryTracker:
             self.recovered_at = max(self.impact_at, became_ready or received)
 
 
-class KubeRecoveryWatch:
+class KubeRecoveryWatch(WatchThread[PodRecoveryTracker]):
     """A `RecoveryWatch` over one group: a thread reads the watch stream while it is entered."""
 
     def __init__(
@@ -108,6 +109,7 @@ class KubeRecoveryWatch:
         is_member: Callable[[Pod], bool],
         calling: Calling,
     ) -> None:
+        super().__init__()
         self._target = target
         self._scope_of = scope_of
         self._list = list_pods
@@ -115,12 +117,7 @@ class KubeRecoveryWatch:
         self._is_member = is_member
         self._calling = calling
         self._tracker = PodRecoveryTracker(target.id, (), None)
-        self._impact = threading.Event()
-        self._recovered = threading.Event()
-        self._closing = False
-        self._error: BaseException | None = None
         self._response: urllib3.BaseHTTPResponse | None = None
-        self._thread: threading.Thread | None = None
 
     def __enter__(self) -> KubeRecoveryWatch:
         scope = self._scope_of()
@@ -143,8 +140,7 @@ class KubeRecoveryWatch:
         except Exception as error:  # handed to the waiting thread, raised there
             self._error = error
         finally:
-            self._impact.set()
-            self._recovered.set()
+            self._ended()
 
     def _stream(self, scope: GroupScope, version: str) -> str:
         """Reads one watch request to its end; the resourceVersion to go on from."""
@@ -202,24 +198,3 @@ class KubeRecoveryWatch:
                 self._response.shutdown()
         if self._thread is not None:
             self._thread.join(timeout=JOIN_S)
-
-    def wait_impact(self, deadline: float) -> float | None:
-        self._impact.wait(max(0.0, deadline - time.time()))
-        if self._tracker.impact_at is None:
-            self._raise_error()
-        return self._tracker.impact_at
-
-    def wait_recovered(self, deadline: float) -> Observation:
-        self._recovered.wait(max(0.0, deadline - time.time()))
-        if self._tracker.recovered_at is None:
-            self._raise_error()
-        return Observation(self._tracker.impact_at, self._tracker.recovered_at)
-
-    @property
-    def baseline(self) -> int:
-        """Ready members the group must have again to count as recovered."""
-        return self._tracker.baseline
-
-    def _raise_error(self) -> None:
-        if self._error is not None and not self._closing:
-            raise self._error
