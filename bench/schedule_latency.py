@@ -30,7 +30,7 @@ import _support as bench
 
 from chaosmonkey import logs
 from chaosmonkey.backends.base import Backend
-from chaosmonkey.daemon import Runs, leadership
+from chaosmonkey.daemon import Runs, leadership, open_lease
 from chaosmonkey.metrics import Metrics
 from chaosmonkey.model import Injection
 from chaosmonkey.planning import PlannedRun, PlanStore
@@ -124,7 +124,7 @@ def run(app: str, group: str, count: int, spacing_s: float, limit_s: float) -> l
             scheduled = seed(db, policies, group, spacing_s)
             deadline = time.monotonic() + limit_s
             runs = Runs(policies, engine, db, metrics)
-            with runs, leadership(engine, db, 10.0, runs):
+            with runs, leadership(engine, open_lease(db, 10.0, None), runs):
                 while time.monotonic() < deadline and _planned_left(runs, policies, group):
                     time.sleep(0.1)
             by_policy = _calls_by_policy(runtime, timed)

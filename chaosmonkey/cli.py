@@ -210,6 +210,23 @@ def proxy(
 
 
 @cli.command()
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")  # noqa: S104
+@click.option("--port", default=9798, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--token-file",
+    required=True,
+    envvar="CHAOSMONKEY_AGENT_TOKEN_FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The shared bearer token (a mounted Secret); also $CHAOSMONKEY_AGENT_TOKEN_FILE.",
+)
+def agent(host: str, port: int, token_file: Path) -> None:
+    """The node agent: network faults on this node's pods, over HTTP, until SIGTERM."""
+    from chaosmonkey.agent.server import read_token, serve
+
+    serve(host, port, read_token(token_file))
+
+
+@cli.command()
 @click.option("--reason", default="halted by hand", show_default=True)
 @db_option
 def halt(reason: str, db: Path) -> None:

@@ -8,12 +8,14 @@ namespace, its own pods with it (a group lives in one namespace). hostNetwork po
 
 Faults: `kill` deletes the pod with `gracePeriod` (0: at once); `evict` asks the Eviction API, so
 PodDisruptionBudgets apply and a refused eviction changes nothing (FaultRefused). Both act only on
-the very pod chosen (a uid precondition), and neither is reversible.
+the very pod chosen (a uid precondition), and neither is reversible. Network faults go through the
+node agent on the pod's node (`_kube_network`), and are reverted by their tag.
 
 RBAC, in each target namespace: pods get, list, watch, delete; pods/eviction create; replicasets
 get, list; deployments, statefulsets, daemonsets get; and get on that namespace itself (a Role's
 rule on namespaces with resourceNames: [it]), to read the chaosmonkey.io/enabled annotation
 (targets.optIn, required then) and to tell a missing namespace from an empty one (optional).
+For network faults, pods list in the node agents' namespace.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import structlog
 import urllib3
 from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, VersionApi
 
+from chaosmonkey.agent.client import AgentClient
 from chaosmonkey.backends import _kube_config
 from chaosmonkey.backends._kube_errors import CLIENT_ERRORS, ByStatus, Rule, translate
 from chaosmonkey.backends._kube_faults import (
@@ -41,6 +44,17 @@ from chaosmonkey.backends._kube_faults import (
     refused,
 )
 from chaosmonkey.backends._kube_lease import KubeLease as KubeLease
+from chaosmonkey.backends._kube_network import ACTION as NETWORK_ACTION
+from chaosmonkey.backends._kube_network import (
+    AGENT_SELECTOR,
+    NAMESPACE_ENV,
+    agent_address,
+    agent_token,
+    apply_network,
+    plan_network,
+    revert_network,
+)
+from chaosmonkey.backends._kube_network import REVERT_ACTION as NETWORK_REVERT
 from chaosmonkey.backends._kube_pods import (
     BACKEND,
     GroupRef,
@@ -59,6 +73,7 @@ from chaosmonkey.backends._kube_watch import GroupScope, KubeRecoveryWatch
 from chaosmonkey.errors import BackendError, PermissionDenied, PolicyError, TargetGone
 from chaosmonkey.model import Injection, RevertResult, Target
 from chaosmonkey.policy.models import NEVER_ATTACKED_NAMESPACES, Fault, Targets
+from chaosmonkey.policy.network import NetworkFaultBase
 
 log = structlog.get_logger("chaosmonkey.backends.kubernetes")
 
@@ -79,11 +94,19 @@ class KubernetesBackend:
 
     name = BACKEND
 
-    def __init__(self, client: ApiClient, identity: _kube_config.Identity) -> None:
+    def __init__(
+        self,
+        client: ApiClient,
+        identity: _kube_config.Identity,
+        agent_token: str | None = None,
+        agent_namespace: str | None = None,
+    ) -> None:
         self._client = client
         self._core = CoreV1Api(client)
         self._apps = AppsV1Api(client)
         self._url = str(client.configuration.host)
+        self._agent_namespace = agent_namespace or identity.namespace
+        self._agent_token = agent_token
         own = {identity.namespace} if identity.namespace else set()
         self._never = set(NEVER_ATTACKED_NAMESPACES) | own
 
@@ -97,7 +120,12 @@ class KubernetesBackend:
             _kube_config.SERVICE_ACCOUNT_DIR / "token",
             _kube_config.DEFAULT_KUBECONFIG.expanduser(),
         )
-        backend = cls(ApiClient(_kube_config.load(choice)), _kube_config.identity(env, choice))
+        backend = cls(
+            ApiClient(_kube_config.load(choice)),
+            _kube_config.identity(env, choice),
+            agent_token(env),
+            env.get(NAMESPACE_ENV),
+        )
         with backend._calling("asking the API server's version"):
             backend._json(VersionApi(backend._client).get_code)
         return backend
@@ -229,9 +257,14 @@ class KubernetesBackend:
     # --- faults ---
 
     def plan(self, attack_id: str, target: Target, fault: Fault) -> Injection:
+        if isinstance(fault, NetworkFaultBase):
+            self._agent_client("")  # no token: refused before anything is recorded
+            return plan_network(attack_id, target, fault, self._pod(target), self._agents())
         return plan_injection(attack_id, target, fault)
 
     def apply(self, injection: Injection) -> float:
+        if injection.action == NETWORK_ACTION:
+            return apply_network(injection, self._agent_client)
         target = injection.target
         namespace, name = str(target.namespace), target.name
         options = delete_options(target, injection.params.get("grace_period_s"))
@@ -255,7 +288,62 @@ class KubernetesBackend:
     def revert(self, injection: Injection) -> RevertResult:
         if injection.revert_action is None:
             return RevertResult.NOTHING_TO_REVERT
+        if injection.revert_action == NETWORK_REVERT:
+            return revert_network(
+                injection,
+                self._agent_client,
+                self._agent_on,
+                lambda: self._pod_gone(injection.target),
+            )
         raise BackendError(f"unknown kubernetes revert action {injection.revert_action!r}")
+
+    # --- the node agents, for network faults ---
+
+    def _agent_client(self, address: str) -> AgentClient:
+        if not self._agent_token:
+            raise BackendError(
+                "network faults on kubernetes need the node agents' token: set "
+                "CHAOSMONKEY_AGENT_TOKEN or CHAOSMONKEY_AGENT_TOKEN_FILE"
+            )
+        return AgentClient(address, self._agent_token)
+
+    def _agents(self) -> list[Pod]:
+        """The agent pods, in their namespace."""
+        namespace = self._agent_namespace
+        if not namespace:
+            raise BackendError(
+                "network faults on kubernetes need the node agents' namespace: set "
+                f"{NAMESPACE_ENV} (or POD_NAMESPACE, when they run in the monkey's)"
+            )
+        rule = Rule("list", "pods", "", namespace)
+        with self._calling(f"listing the node agents in namespace {namespace}", rule):
+            pods, _ = self._list(
+                self._core.list_namespaced_pod, namespace, label_selector=AGENT_SELECTOR
+            )
+        return pods
+
+    def _agent_on(self, node: str) -> str | None:
+        try:
+            return agent_address(self._agents(), node)
+        except BackendError:
+            return None
+
+    def _pod(self, target: Target) -> Pod:
+        """The target pod as it is now; TargetGone when it was deleted or replaced."""
+        namespace = str(target.namespace)
+        rule, missing = Rule("get", "pods", "", namespace), {404: lambda _: gone(target)}
+        with self._calling(f"reading pod {namespace}/{target.name}", rule, missing):
+            pod = self._json(self._core.read_namespaced_pod, target.name, namespace)
+        if pod.get("metadata", {}).get("uid") != target.id:
+            raise gone(target)
+        return pod
+
+    def _pod_gone(self, target: Target) -> bool:
+        try:
+            self._pod(target)
+        except TargetGone:
+            return True
+        return False
 
     # --- recovery ---
 

@@ -371,14 +371,11 @@ def _check_kubernetes_scope(targets: Targets) -> None:
 
 def _check_kubernetes_fault(fault: Fault) -> None:
     if isinstance(fault, NetworkFaultBase):
-        raise ValueError(
-            f"a {fault.type} fault on kubernetes needs a node agent, which this version does "
-            f"not have; expected one of {', '.join(KUBERNETES_FAULTS)}"
-        )
+        return  # applied by the node agent on the pod's node
     if fault.type not in KUBERNETES_FAULTS:
         raise ValueError(
             f"a {fault.type} fault is not available on kubernetes; "
-            f"expected one of {', '.join(KUBERNETES_FAULTS)}"
+            f"expected one of {', '.join(KUBERNETES_FAULTS)} or a network fault"
         )
     if isinstance(fault, KillFault) and (settings := fault.docker_settings):
         raise ValueError(

@@ -104,14 +104,8 @@ def test_attack_kills_a_pod_and_measures_recovery(kube: Kube, shop: str, tmp_pat
             {"type": "kill"},
             "spec.targets.selector: expected a label selector such as 'app=web,tier!=db'",
         ),
-        (
-            {"namespaces": ["NS"]},
-            {"type": "packet_loss", "percent": 10},
-            "spec.fault: a packet_loss fault on kubernetes needs a node agent, which this "
-            "version does not have",
-        ),
     ],
-    ids=["no-namespaces", "invalid-selector", "network-fault"],
+    ids=["no-namespaces", "invalid-selector"],
 )
 def test_invalid_kubernetes_policies_exit_2(
     kube: Kube,

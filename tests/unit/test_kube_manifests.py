@@ -18,6 +18,7 @@ import click
 import pytest
 import yaml
 
+from chaosmonkey.backends._kube_network import AGENT_PORT_NAME, AGENT_SELECTOR
 from chaosmonkey.cli import cli
 from chaosmonkey.policy import load_paths
 from tests.kubeschema import is_namespaced, load_documents, model_for, validate
@@ -36,7 +37,9 @@ TARGET_RIGHTS = {
     ("apps", "daemonsets"): {"get", "list", "watch"},
     ("", "namespaces"): {"get"},
 }
-LEADER_RIGHTS = {("coordination.k8s.io", "leases"): {"get", "create", "update"}}
+OWN_RIGHTS = {("coordination.k8s.io", "leases"): {"get", "create", "update"}}
+AGENT_NAMESPACE = "chaosmonkey-agent"
+AGENT_RIGHTS = {("", "pods"): {"list"}}  # to find the agent on a target's node
 
 
 def manifest_files() -> list[Path]:
@@ -68,6 +71,12 @@ def rules(role: dict[str, Any]) -> Iterator[tuple[str, str, set[str], dict[str, 
         for group in rule.get("apiGroups", []):
             for resource in rule.get("resources", []):
                 yield group, resource, set(rule["verbs"]), rule
+
+
+def rights_in(namespace: str) -> dict[tuple[str, str], set[str]]:
+    if namespace == OWN_NAMESPACE:
+        return OWN_RIGHTS
+    return AGENT_RIGHTS if namespace == AGENT_NAMESPACE else TARGET_RIGHTS
 
 
 def document_id(document: dict[str, Any]) -> str:
@@ -115,7 +124,8 @@ def test_missing_required_field_is_rejected_with_its_path(deployment: dict[str, 
 
 def test_map_and_list_shapes_are_checked() -> None:
     """Labels must map strings to strings, and a list field must be a list."""
-    role = copy.deepcopy(of_kind("Role")[0])
+    (leader,) = [r for r in of_kind("Role") if r["metadata"]["name"] == "chaosmonkey-leader"]
+    role = copy.deepcopy(leader)
     role["metadata"]["labels"]["replicas"] = 2
     role["rules"][0]["verbs"] = "create"
     assert validate(role) == [
@@ -205,9 +215,10 @@ def test_nothing_is_granted_cluster_wide() -> None:
 
 @pytest.mark.parametrize("role", of_kind("Role"), ids=lambda role: role["metadata"]["namespace"])
 def test_every_rule_is_within_least_privilege(role: dict[str, Any]) -> None:
-    """No wildcard; target namespaces get pod rights only, the monkey's own the Lease only."""
+    """No wildcard; target namespaces get pod rights only, the monkey's own the Lease only, the
+    agents' a pods list only."""
     namespace = role["metadata"]["namespace"]
-    allowed = LEADER_RIGHTS if namespace == OWN_NAMESPACE else TARGET_RIGHTS
+    allowed = rights_in(namespace)
     for group, resource, verbs, rule in rules(role):
         assert "*" not in {group, resource, *verbs}
         assert "nonResourceURLs" not in rule
@@ -220,7 +231,7 @@ def test_every_rule_is_within_least_privilege(role: dict[str, Any]) -> None:
 def test_every_needed_right_is_granted(role: dict[str, Any]) -> None:
     """The other way round: nothing the monkey needs is missing, so trimming too much fails."""
     namespace = role["metadata"]["namespace"]
-    needed = LEADER_RIGHTS if namespace == OWN_NAMESPACE else TARGET_RIGHTS
+    needed = rights_in(namespace)
     granted: dict[tuple[str, str], set[str]] = {}
     for group, resource, verbs, _ in rules(role):
         granted.setdefault((group, resource), set()).update(verbs)
@@ -246,7 +257,8 @@ def test_policies_attack_only_namespaces_with_a_target_role(tmp_path: Path) -> N
     """Every namespace a mounted policy lists has its Role and RoleBinding here."""
     policies = load_paths([mounted_policies(tmp_path)])
     listed = {namespace for policy in policies for namespace in policy.spec.targets.namespaces}
-    with_role = {role["metadata"]["namespace"] for role in of_kind("Role")} - {OWN_NAMESPACE}
+    with_role = {role["metadata"]["namespace"] for role in of_kind("Role")}
+    with_role -= {OWN_NAMESPACE, AGENT_NAMESPACE}
     assert listed
     assert listed <= with_role
 
@@ -328,8 +340,12 @@ def test_pod_runs_unprivileged() -> None:
     assert security["capabilities"] == {"drop": ["ALL"]}
     assert {"cpu", "memory"} <= container()["resources"]["requests"].keys()
     assert "memory" in container()["resources"]["limits"]
-    env = {var["name"]: var["valueFrom"]["fieldRef"]["fieldPath"] for var in container()["env"]}
-    assert env == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
+    fields = {
+        var["name"]: var["valueFrom"]["fieldRef"]["fieldPath"]
+        for var in container()["env"]
+        if "valueFrom" in var
+    }
+    assert fields == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
 
 
 def test_image_is_the_one_the_dockerfile_builds() -> None:
@@ -378,3 +394,85 @@ def test_policies_are_kubernetes_dry_runs(tmp_path: Path) -> None:
         assert policy.spec.backend == "kubernetes"
         assert policy.spec.dry_run is True
         assert policy.spec.fault.type in {"kill", "evict"}
+
+
+# -- the node agent ------------------------------------------------------------------------------
+
+
+def agent_pod() -> dict[str, Any]:
+    pod: dict[str, Any] = the("DaemonSet")["spec"]["template"]["spec"]
+    return pod
+
+
+def agent_container() -> dict[str, Any]:
+    (agent,) = agent_pod()["containers"]
+    result: dict[str, Any] = agent
+    return result
+
+
+def agent_params() -> dict[str, Any]:
+    """The options `chaosmonkey agent` parses from the DaemonSet's args."""
+    command, *options = agent_container()["args"]
+    assert command == "agent"
+    try:
+        return cli.commands["agent"].make_context("agent", options).params
+    except click.UsageError as error:
+        pytest.fail(f"agent-daemonset.yaml args: {error.format_message()}")
+
+
+def test_agent_pods_are_the_ones_the_backend_looks_for() -> None:
+    """Labelled as the backend selects agents, in their own (privileged) namespace, apart from the
+    monkey's own pods (neither the Deployment nor the metrics Service selects them)."""
+    daemonset = the("DaemonSet")
+    labels = daemonset["spec"]["template"]["metadata"]["labels"]
+    key, value = AGENT_SELECTOR.split("=")
+    assert labels[key] == value
+    assert daemonset["metadata"]["namespace"] == AGENT_NAMESPACE
+    env = {var["name"]: var.get("value") for var in container()["env"]}
+    assert env["CHAOSMONKEY_AGENT_NAMESPACE"] == AGENT_NAMESPACE
+    (namespace,) = [n for n in of_kind("Namespace") if n["metadata"]["name"] == AGENT_NAMESPACE]
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert daemonset["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    monkey = the("Deployment")["spec"]["selector"]["matchLabels"]
+    assert not monkey.items() <= labels.items()
+    assert not the("Service")["spec"]["selector"].items() <= labels.items()
+
+
+def test_agent_port_and_token_match_the_monkey() -> None:
+    """The agent listens on the port named `agent`, probed on /healthz; its token file comes
+    from the Secret the monkey's Deployment mounts (optional there: kill needs no agent)."""
+    params = agent_params()
+    (port,) = agent_container()["ports"]
+    assert port == {"name": AGENT_PORT_NAME, "containerPort": params["port"], "protocol": "TCP"}
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert agent_container()[probe]["httpGet"] == {"path": "/healthz", "port": "agent"}
+    agent_volumes = {volume["name"]: volume for volume in agent_pod()["volumes"]}
+    mounts = {Path(m["mountPath"]): m for m in agent_container()["volumeMounts"]}
+    agent_secret = agent_volumes[mounts[params["token_file"].parent]["name"]]["secret"]
+    monkey_pod = the("Deployment")["spec"]["template"]["spec"]
+    monkey_volumes = {volume["name"]: volume for volume in monkey_pod["volumes"]}
+    env = {var["name"]: var.get("value") for var in container()["env"]}
+    token_file = Path(env["CHAOSMONKEY_AGENT_TOKEN_FILE"])
+    monkey_mounts = {Path(m["mountPath"]): m for m in container()["volumeMounts"]}
+    monkey_secret = monkey_volumes[monkey_mounts[token_file.parent]["name"]]["secret"]
+    assert agent_secret == {"secretName": monkey_secret["secretName"]}  # required by the agent
+    assert monkey_secret["optional"] is True
+    assert token_file.name == params["token_file"].name
+
+
+def test_agent_has_just_what_entering_a_pods_namespace_needs() -> None:
+    """hostPID (to find sandboxes), NET_ADMIN, SYS_ADMIN and SYS_PTRACE, nothing else; no
+    host network, no privileged mode, no API token."""
+    pod = agent_pod()
+    assert pod["hostPID"] is True
+    assert not pod.get("hostNetwork", False)
+    assert pod["automountServiceAccountToken"] is False
+    security = agent_container()["securityContext"]
+    assert not security.get("privileged", False)
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["capabilities"] == {
+        "drop": ["ALL"],
+        "add": ["NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE"],
+    }
+    assert agent_container()["image"] == container()["image"]

@@ -68,13 +68,6 @@ def test_a_kubernetes_policy_reads_its_scope_and_faults(tmp_path: Path) -> None:
         (
             "kubernetes",
             {"namespaces": ["shop"]},
-            {"type": "latency", "delay": "100ms"},
-            "spec.fault: a latency fault on kubernetes needs a node agent, which this version "
-            "does not have",
-        ),
-        (
-            "kubernetes",
-            {"namespaces": ["shop"]},
             {"type": "pause"},
             "spec.fault: a pause fault is not available on kubernetes; expected one of kill, evict",
         ),

@@ -1,0 +1,135 @@
+"""What the node agent does: applies a network fault in a pod's namespace through the fault's
+keeper (as on Docker: same rules, same deadline), reverts it by its tag, lists the live ones.
+
+The agent builds the rules itself from the fault's spec and its resolved peers, with the same
+code the monkey used to record them in its journal: a caller holding the token can make only
+the faults a policy can describe, in a pod's own namespace (the node's only with
+allowHostNetwork), for a bounded time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chaosmonkey.agent.sandbox import PROC, check_uid, sandbox_pid
+from chaosmonkey.errors import TargetGone
+from chaosmonkey.model import RevertResult
+from chaosmonkey.netfaults.apply import remove_tagged
+from chaosmonkey.netfaults.destinations import Destination
+from chaosmonkey.netfaults.keeper import MODULE, KeeperSpec, find_keepers
+from chaosmonkey.netfaults.launch import launch_keeper, stop_keepers
+from chaosmonkey.netfaults.netns import NetnsExecutor, namespace_of
+from chaosmonkey.netfaults.plan import changes_for
+from chaosmonkey.netfaults.rules import check_tag
+from chaosmonkey.policy.network import NetworkFault
+
+MAX_DURATION_S = 24 * 3600.0  # no fault held longer, whatever a caller asks
+_changing = threading.Lock()  # one apply or revert at a time on a node
+
+
+class Peer(BaseModel):
+    """A resolved destination: an IPv4 network and an optional port."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cidr: str
+    port: int | None = Field(default=None, ge=1, le=65535)
+
+    @field_validator("cidr")
+    @classmethod
+    def _ipv4(cls, value: str) -> str:
+        network = ipaddress.ip_network(value, strict=False)
+        if network.version != 4:
+            raise ValueError("expected an IPv4 network")
+        return str(network)
+
+
+class FaultRequest(BaseModel):
+    """The body of `POST /faults`: which pod, which fault, for how long (from now, on the
+    agent's clock: the keeper's deadline does not depend on the caller's)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pod_uid: str
+    tag: str
+    duration_s: float = Field(gt=0, le=MAX_DURATION_S)
+    fault: Annotated[NetworkFault, Field(discriminator="type")]
+    peers: list[Peer] = Field(default_factory=list)
+
+    @field_validator("pod_uid")
+    @classmethod
+    def _uid(cls, value: str) -> str:
+        return check_uid(value)
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, value: str) -> str:
+        return check_tag(value)
+
+    def keeper_spec(self, now: float) -> KeeperSpec:
+        peers = [Destination(peer.cidr, peer.port) for peer in self.peers]
+        changes, proxy = changes_for(self.fault, self.tag, peers)
+        return KeeperSpec(self.tag, now + self.duration_s, changes, proxy)
+
+
+def apply_fault(request: FaultRequest, proc: Path = PROC) -> dict[str, Any]:
+    """Starts the fault's keeper in the pod's sandbox namespace; returns what it holds.
+    A fault whose keeper already runs is left as it is (a retried request)."""
+    with _changing:
+        pid = sandbox_pid(request.pod_uid, proc)
+        executor = NetnsExecutor(pid, allow_host=request.fault.allow_host_network)
+        executor.check()  # HostNamespaceRefused: a hostNetwork pod, not allowed
+        running = find_keepers(request.tag)
+        spec = request.keeper_spec(time.time())
+        keeper = running[0] if running else launch_keeper(pid, spec)
+    return {
+        "tag": request.tag,
+        "keeper_pid": keeper,
+        "netns": executor.netns,
+        "changes": len(spec.changes),
+        "already_applied": bool(running),
+    }
+
+
+def revert_fault(tag: str, pod_uid: str, proc: Path = PROC) -> RevertResult:
+    """Stops the tag's keeper (which removes its rules), then removes whatever the tag still
+    owns in the pod's namespace."""
+    tag, pod_uid = check_tag(tag), check_uid(pod_uid)
+    with _changing:
+        held_in = stop_keepers(tag)
+        try:
+            pid = sandbox_pid(pod_uid, proc)
+        except TargetGone:
+            return RevertResult.TARGET_GONE
+        executor = NetnsExecutor(pid, allow_host=True)  # removal by tag touches only our rules
+        report = remove_tagged(executor, tag)
+    if report.namespace_gone:
+        return RevertResult.TARGET_GONE
+    removed = report.rules_removed or report.qdiscs_removed or executor.netns in held_in
+    return RevertResult.REVERTED if removed else RevertResult.ALREADY_CLEAN
+
+
+def active_faults(proc: Path = PROC) -> list[dict[str, Any]]:
+    """The live keepers on this node: tag, pid, deadline and namespace of each."""
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            if MODULE not in argv or argv.index(MODULE) + 1 >= len(argv):
+                continue
+            spec = KeeperSpec.from_json(argv[argv.index(MODULE) + 1])
+        except (OSError, ValueError, KeyError):
+            continue
+        pid = int(entry.name)
+        found.append(
+            {"tag": spec.tag, "pid": pid, "deadline": spec.deadline, "netns": namespace_of(pid)}
+        )
+    return sorted(found, key=lambda fault: str(fault["tag"]))

@@ -1,0 +1,165 @@
+"""Network faults on pods, through the node agent on the pod's node (`chaosmonkey agent`).
+
+The plan resolves the destinations, records the exact rules (as on Docker), the pod's node and
+the address of that node's agent, so that revert needs nothing but the journal. Agents are the
+pods labelled `app.kubernetes.io/component=chaosmonkey-agent` in CHAOSMONKEY_AGENT_NAMESPACE (by
+default the monkey's own namespace); the monkey and the agents share a token
+(CHAOSMONKEY_AGENT_TOKEN, or the file that CHAOSMONKEY_AGENT_TOKEN_FILE names).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from chaosmonkey.agent.client import AgentClient, AgentUnreachable
+from chaosmonkey.backends._kube_pods import BACKEND, Pod, running
+from chaosmonkey.errors import BackendError, PolicyError, RevertFailedError
+from chaosmonkey.model import Injection, RevertResult, Target
+from chaosmonkey.netfaults.destinations import Destination, check_destination
+from chaosmonkey.netfaults.keeper import KeeperSpec
+from chaosmonkey.netfaults.plan import changes_for
+from chaosmonkey.netfaults.rules import tag_for
+from chaosmonkey.policy.network import NetworkFault
+
+ACTION, REVERT_ACTION = "network", "restore_network"
+AGENT_SELECTOR = "app.kubernetes.io/component=chaosmonkey-agent"
+AGENT_PORT_NAME, AGENT_PORT = "agent", 9798
+TOKEN_ENV, TOKEN_FILE_ENV = "CHAOSMONKEY_AGENT_TOKEN", "CHAOSMONKEY_AGENT_TOKEN_FILE"
+NAMESPACE_ENV = "CHAOSMONKEY_AGENT_NAMESPACE"  # default: the monkey's own namespace
+# The monkey reverts at the end of the fault's duration; the keeper ends the fault by itself this
+# long after, in case the monkey is not there any more to do it.
+KEEPER_GRACE_S = 1.0
+
+
+def agent_token(env: Mapping[str, str]) -> str | None:
+    """The token shared with the node agents, from the environment or its file."""
+    if token := env.get(TOKEN_ENV, "").strip():
+        return token
+    if path := env.get(TOKEN_FILE_ENV):
+        try:
+            return Path(path).read_text().strip() or None
+        except FileNotFoundError:  # an optional Secret, not created: no network faults
+            return None
+        except OSError as error:
+            raise BackendError(f"{TOKEN_FILE_ENV}: cannot read {path}: {error.strerror}") from None
+    return None
+
+
+def plan_network(
+    attack_id: str, target: Target, fault: NetworkFault, pod: Pod, agents: list[Pod]
+) -> Injection:
+    """The fault's rules, its pod's node and that node's agent, written down before anything."""
+    _refuse_host_network(pod, target, fault)
+    node = str(pod.get("spec", {}).get("nodeName") or "")
+    if not node:
+        raise BackendError(f"pod {_name(target)} is not on a node yet: no network to degrade")
+    peers = resolve(fault.destinations)
+    tag = tag_for(attack_id)
+    changes, proxy = changes_for(fault, tag, peers)
+    duration_s = fault.duration.total_seconds()
+    params = {
+        "fault": fault.type,
+        "duration_s": duration_s,
+        "keeper": KeeperSpec(tag, 0.0, changes, proxy).to_json(),
+        "node": node,
+        "agent": agent_address(agents, node),
+        "request": {
+            "pod_uid": target.id,
+            "tag": tag,
+            "duration_s": duration_s + KEEPER_GRACE_S,
+            "fault": fault.model_dump(mode="json", by_alias=True),
+            "peers": [{"cidr": peer.cidr, "port": peer.port} for peer in peers],
+        },
+    }
+    return Injection(attack_id, BACKEND, target, ACTION, params, REVERT_ACTION)
+
+
+def apply_network(injection: Injection, connect: Callable[[str], AgentClient]) -> float:
+    """Asks the recorded agent to apply the fault; an agent that does not answer applied
+    nothing (BackendError)."""
+    started = time.time()
+    held = connect(injection.params["agent"]).apply(dict(injection.params["request"]))
+    if held.get("changes") != len(KeeperSpec.from_json(injection.params["keeper"]).changes):
+        raise BackendError(  # a different version of the rules: the journal must say the truth
+            f"the node agent at {injection.params['agent']} applied {held.get('changes')} "
+            "change(s), not the ones recorded: is it the monkey's version?"
+        )
+    return started
+
+
+def revert_network(
+    injection: Injection,
+    connect: Callable[[str], AgentClient],
+    agent_now: Callable[[str], str | None],
+    pod_gone: Callable[[], bool],
+) -> RevertResult:
+    """Asks the agent to revert by tag: the recorded one, else the agent now on the pod's node
+    (a replaced agent pod). With no agent answering, a pod that is gone took the fault with it;
+    otherwise the revert failed (the keeper still ends the fault at its deadline)."""
+    request, recorded = injection.params["request"], str(injection.params["agent"])
+    try:
+        return connect(recorded).revert(request["tag"], request["pod_uid"])
+    except AgentUnreachable as error:
+        failure = error
+    current = agent_now(str(injection.params["node"]))
+    if current is not None and current != recorded:
+        try:
+            return connect(current).revert(request["tag"], request["pod_uid"])
+        except AgentUnreachable as error:
+            failure = error
+    if pod_gone():
+        return RevertResult.TARGET_GONE
+    raise RevertFailedError(
+        f"could not revert {request['tag']} on pod {_name(injection.target)}: {failure}; "
+        "its keeper ends the fault at its deadline"
+    ) from failure
+
+
+def resolve(destinations: list[str]) -> list[Destination]:
+    """Addresses and CIDRs (with ports) as they are; names are not resolved on kubernetes."""
+    resolved = []
+    for text in destinations:
+        spec = check_destination(text)
+        if spec.cidr is None:
+            raise PolicyError(
+                "spec.fault.destinations",
+                f"{text!r}: on kubernetes, expected an address or CIDR with an optional port "
+                "(10.96.0.10:53, 10.1.0.0/16); names are not resolved",
+            )
+        resolved.append(Destination(spec.cidr, spec.port))
+    return resolved
+
+
+def agent_address(agents: list[Pod], node: str) -> str:
+    """`ip:port` of the running agent on `node`; BackendError when there is none."""
+    for pod in agents:
+        ip = pod.get("status", {}).get("podIP")
+        if pod.get("spec", {}).get("nodeName") == node and running(pod) and ip:
+            return f"{ip}:{_port(pod)}"
+    raise BackendError(
+        f"no node agent runs on node {node}: expected a running pod labelled {AGENT_SELECTOR} "
+        "there, in the agents' namespace (deploy/kubernetes/agent-daemonset.yaml)"
+    )
+
+
+def _port(pod: Pod) -> int:
+    for container in pod.get("spec", {}).get("containers") or ():
+        for port in container.get("ports") or ():
+            if port.get("name") == AGENT_PORT_NAME:
+                return int(port["containerPort"])
+    return AGENT_PORT
+
+
+def _refuse_host_network(pod: Pod, target: Target, fault: NetworkFault) -> None:
+    if pod.get("spec", {}).get("hostNetwork") and not fault.allow_host_network:
+        raise PolicyError(
+            "spec.fault.allowHostNetwork",
+            f"pod {_name(target)} uses its node's network: a network fault would degrade the "
+            "node itself; set allowHostNetwork: true to allow it",
+        )
+
+
+def _name(target: Target) -> str:
+    return f"{target.namespace}/{target.name}"
