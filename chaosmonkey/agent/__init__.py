@@ -4,5 +4,5 @@ Runs on every node (a DaemonSet with hostPID and NET_ADMIN), finds a pod's netwo
 from its uid through its sandbox process (`sandbox`), and holds a fault there with the same
 keeper as on Docker: the same rules, tagged by attack, removed at the deadline even when nobody
 reverts (`faults`). The monkey calls it over HTTP with a shared bearer token (`server`,
-`client`).
+`client`). At start, it removes the faults whose keepers died with a previous agent (`orphans`).
 """

@@ -16,7 +16,11 @@ TIMEOUT = urllib3.Timeout(connect=3.0, read=READY_TIMEOUT_S + 5.0)  # the agent 
 
 
 class AgentUnreachable(BackendError):
-    """No answer from the agent at all: nothing was done there."""
+    """No answer from the agent: whether it acted on the request is not known."""
+
+
+class AgentNotConnected(AgentUnreachable):
+    """Not even a connection to the agent: it received nothing, so it did nothing."""
 
 
 class AgentClient:
@@ -49,9 +53,13 @@ class AgentClient:
             response = self._pool.request(
                 method, f"http://{self.address}{path}", body=data, headers=headers
             )
+        except urllib3.exceptions.ConnectTimeoutError as error:  # refused, unresolved, timed out
+            raise AgentNotConnected(
+                f"the node agent at {self.address} did not answer: {_reason(error)}"
+            ) from error
         except urllib3.exceptions.HTTPError as error:
             raise AgentUnreachable(
-                f"the node agent at {self.address} did not answer: {error}"
+                f"the node agent at {self.address} did not answer: {_reason(error)}"
             ) from error
         try:
             answer = json.loads(response.data or b"null")
@@ -69,3 +77,8 @@ def _error(address: str, status: int, answer: dict[str, Any]) -> BackendError:
     if answer.get("reason") == "target_gone":
         return TargetGone(message)
     return BackendError(message)
+
+
+def _reason(error: Exception) -> str:
+    """urllib3's message without the connection's repr it starts with."""
+    return str(error).split("): ", 1)[-1]

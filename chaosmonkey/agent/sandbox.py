@@ -17,7 +17,10 @@ from pathlib import Path
 from chaosmonkey.errors import TargetGone
 
 PROC = Path("/proc")
-_UID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_UID_PARTS = ("[0-9a-f]{8}", "[0-9a-f]{4}", "[0-9a-f]{4}", "[0-9a-f]{4}", "[0-9a-f]{12}")
+_UID = re.compile("-".join(_UID_PARTS))
+_CGROUPFS_POD = re.compile(f"pod(?P<uid>{_UID.pattern})")  # pod<uid>
+_SYSTEMD_POD = re.compile(rf"kubepods(?:-\w+)?-pod(?P<uid>{'_'.join(_UID_PARTS)})\.slice")
 
 
 def check_uid(uid: str) -> str:
@@ -27,29 +30,24 @@ def check_uid(uid: str) -> str:
     return uid.lower()
 
 
+def pod_of(cgroup_text: str) -> str | None:
+    """The uid of the pod whose cgroup a /proc/PID/cgroup text names, or None."""
+    for line in cgroup_text.splitlines():
+        for part in line.split(":", 2)[-1].split("/"):
+            if found := _CGROUPFS_POD.fullmatch(part) or _SYSTEMD_POD.fullmatch(part):
+                return found["uid"].replace("_", "-")
+    return None
+
+
 def in_pod(cgroup_text: str, uid: str) -> bool:
     """Whether a /proc/PID/cgroup text puts the process in the pod `uid`'s cgroup."""
-    cgroupfs = f"pod{uid}"
-    systemd = f"pod{uid.replace('-', '_')}.slice"
-    for line in cgroup_text.splitlines():
-        path = line.split(":", 2)[-1]
-        for part in path.split("/"):
-            if part == cgroupfs or (part.startswith("kubepods") and part.endswith(systemd)):
-                return True
-    return False
+    return pod_of(cgroup_text) == uid
 
 
 def pod_pids(uid: str, proc: Path = PROC) -> list[int]:
     """Pids of the processes in the pod's cgroup, oldest first (the sandbox first)."""
     uid = check_uid(uid)
-    found = []
-    for pid in _pids(proc):
-        try:
-            if in_pod((proc / str(pid) / "cgroup").read_text(), uid):
-                found.append((_start_ticks(proc, pid), pid))
-        except (OSError, ValueError, IndexError):  # ended while we looked
-            continue
-    return [pid for _, pid in sorted(found)]
+    return [pid for _, pid, pod in _pod_processes(proc) if pod == uid]
 
 
 def sandbox_pid(uid: str, proc: Path = PROC) -> int:
@@ -58,6 +56,27 @@ def sandbox_pid(uid: str, proc: Path = PROC) -> int:
     if not pids:
         raise TargetGone(f"pod {uid} has no process on this node: it is gone or elsewhere")
     return pids[0]
+
+
+def sandboxes(proc: Path = PROC) -> dict[str, int]:
+    """Every pod with a process on this node: its uid -> its sandbox (its oldest process)."""
+    found: dict[str, int] = {}
+    for _, pid, uid in _pod_processes(proc):
+        found.setdefault(uid, pid)
+    return found
+
+
+def _pod_processes(proc: Path) -> list[tuple[int, int, str]]:
+    """(start ticks, pid, pod uid) of every process in a pod's cgroup, oldest first."""
+    found = []
+    for pid in _pids(proc):
+        try:
+            uid = pod_of((proc / str(pid) / "cgroup").read_text())
+            if uid is not None:
+                found.append((_start_ticks(proc, pid), pid, uid))
+        except (OSError, ValueError, IndexError):  # ended while we looked
+            continue
+    return sorted(found)
 
 
 def _pids(proc: Path) -> Iterable[int]:

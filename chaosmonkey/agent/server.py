@@ -23,6 +23,7 @@ from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
 from chaosmonkey.agent.faults import FaultRequest, active_faults, apply_fault, revert_fault
+from chaosmonkey.agent.orphans import remove_orphans
 from chaosmonkey.errors import ChaosMonkeyError, PolicyError, TargetGone
 from chaosmonkey.netfaults.netns import HostNamespaceRefused
 
@@ -124,7 +125,9 @@ def read_token(path: Path) -> str:
 
 
 def serve(host: str, port: int, token: str) -> None:
-    """The agent's API until SIGTERM or SIGINT; live keepers go on to their deadlines."""
+    """The agent's API until SIGTERM or SIGINT; live keepers go on to their deadlines. First,
+    the faults whose keepers died (with a previous agent's container) are removed."""
+    remove_orphans()
     asyncio.run(_serve(host, port, token))
 
 

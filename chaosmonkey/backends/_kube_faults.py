@@ -65,6 +65,14 @@ def gone(target: Target) -> TargetGone:
     )
 
 
-def refused(target: Target, message: str) -> FaultRefused:
-    """An eviction a PodDisruptionBudget forbids (429): nothing changed."""
-    return FaultRefused(f"eviction of pod {target.namespace}/{target.name} refused: {message}")
+class EvictionRefused(FaultRefused):
+    """An eviction a PodDisruptionBudget forbids (429): nothing changed. `api_message` is the
+    API's own reason."""
+
+    def __init__(self, target: Target, api_message: str) -> None:
+        super().__init__(f"eviction of pod {target.namespace}/{target.name} refused: {api_message}")
+        self.api_message = api_message
+
+
+def refused(target: Target, message: str) -> EvictionRefused:
+    return EvictionRefused(target, message)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from chaosmonkey.agent.client import AgentClient, AgentUnreachable
+from chaosmonkey.agent.client import AgentClient, AgentNotConnected, AgentUnreachable
 from chaosmonkey.backends._kube_pods import BACKEND, Pod, running
 from chaosmonkey.errors import BackendError, PolicyError, RevertFailedError
 from chaosmonkey.model import Injection, RevertResult, Target
@@ -31,6 +31,8 @@ NAMESPACE_ENV = "CHAOSMONKEY_AGENT_NAMESPACE"  # default: the monkey's own names
 # The monkey reverts at the end of the fault's duration; the keeper ends the fault by itself this
 # long after, in case the monkey is not there any more to do it.
 KEEPER_GRACE_S = 1.0
+# Tags whose apply, in this process, never reached an agent: their revert has nothing to undo.
+_UNDELIVERED: set[str] = set()
 
 
 def agent_token(env: Mapping[str, str]) -> str | None:
@@ -77,10 +79,15 @@ def plan_network(
 
 
 def apply_network(injection: Injection, connect: Callable[[str], AgentClient]) -> float:
-    """Asks the recorded agent to apply the fault; an agent that does not answer applied
-    nothing (BackendError)."""
+    """Asks the recorded agent to apply the fault. An agent that could not even be connected to
+    applied nothing: the revert that follows in this process has nothing to undo."""
     started = time.time()
-    held = connect(injection.params["agent"]).apply(dict(injection.params["request"]))
+    request = dict(injection.params["request"])
+    try:
+        held = connect(injection.params["agent"]).apply(request)
+    except AgentNotConnected:
+        _UNDELIVERED.add(request["tag"])
+        raise
     if held.get("changes") != len(KeeperSpec.from_json(injection.params["keeper"]).changes):
         raise BackendError(  # a different version of the rules: the journal must say the truth
             f"the node agent at {injection.params['agent']} applied {held.get('changes')} "
@@ -99,6 +106,9 @@ def revert_network(
     (a replaced agent pod). With no agent answering, a pod that is gone took the fault with it;
     otherwise the revert failed (the keeper still ends the fault at its deadline)."""
     request, recorded = injection.params["request"], str(injection.params["agent"])
+    if request["tag"] in _UNDELIVERED:
+        _UNDELIVERED.discard(request["tag"])
+        return RevertResult.ALREADY_CLEAN
     try:
         return connect(recorded).revert(request["tag"], request["pod_uid"])
     except AgentUnreachable as error:

@@ -9,34 +9,39 @@ namespace, its own pods with it (a group lives in one namespace). hostNetwork po
 Faults: `kill` deletes the pod with `gracePeriod` (0: at once); `evict` asks the Eviction API, so
 PodDisruptionBudgets apply and a refused eviction changes nothing (FaultRefused). Both act only on
 the very pod chosen (a uid precondition), and neither is reversible. Network faults go through the
-node agent on the pod's node (`_kube_network`), and are reverted by their tag.
+node agent on the pod's node (`_kube_network`), and are reverted by their tag. Each change made
+to a pod (and a refused eviction) is told on the pod as a Kubernetes Event (`_kube_events`).
 
 RBAC, in each target namespace: pods get, list, watch, delete; pods/eviction create; replicasets
 get, list; deployments, statefulsets, daemonsets get; and get on that namespace itself (a Role's
 rule on namespaces with resourceNames: [it]), to read the chaosmonkey.io/enabled annotation
-(targets.optIn, required then) and to tell a missing namespace from an empty one (optional).
-For network faults, pods list in the node agents' namespace.
+(targets.optIn, required then) and to tell a missing namespace from an empty one (optional);
+events create (optional: without it, attacks go on, unannounced). For network faults, pods list in
+the node agents' namespace.
+
+Module map: `_kube_api` the calls and their errors, `_kube_targets` the listing, `_kube_pods` pods
+as targets and groups, `_kube_faults` what kill and evict ask, `_kube_watch` the recovery watch.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
-import structlog
 import urllib3
-from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, VersionApi
+from kubernetes.client import ApiClient, VersionApi
 
 from chaosmonkey.agent.client import AgentClient
-from chaosmonkey.backends import _kube_config
-from chaosmonkey.backends._kube_errors import CLIENT_ERRORS, ByStatus, Rule, translate
+from chaosmonkey.backends import _kube_config, _kube_events
+from chaosmonkey.backends._kube_api import TIMEOUT_S, KubeApi
+from chaosmonkey.backends._kube_errors import ByStatus, Rule
+from chaosmonkey.backends._kube_events import EventRecorder
 from chaosmonkey.backends._kube_faults import (
     DELETE,
     EVICT,
+    EvictionRefused,
     delete_options,
     eviction,
     gone,
@@ -62,23 +67,16 @@ from chaosmonkey.backends._kube_pods import (
     Pod,
     desired_replicas,
     group_of,
-    live,
-    namespace_opted_in,
-    needs_replicasets,
     replicaset_owners,
     selector_string,
-    target_from_pod,
 )
+from chaosmonkey.backends._kube_targets import TargetLister
 from chaosmonkey.backends._kube_watch import GroupScope, KubeRecoveryWatch
-from chaosmonkey.errors import BackendError, PermissionDenied, PolicyError, TargetGone
+from chaosmonkey.errors import BackendError, TargetGone
 from chaosmonkey.model import Injection, RevertResult, Target
 from chaosmonkey.policy.models import NEVER_ATTACKED_NAMESPACES, Fault, Targets
 from chaosmonkey.policy.network import NetworkFaultBase
 
-log = structlog.get_logger("chaosmonkey.backends.kubernetes")
-
-PAGE = 500  # pods per list request
-TIMEOUT_S = (5.0, 60.0)  # connect, read
 WATCH_TIMEOUT_S = 60  # the server ends each watch request after this; it is reopened
 # a workload kind -> the name it has in the client's read_namespaced_* calls
 WORKLOADS = {
@@ -101,14 +99,12 @@ class KubernetesBackend:
         agent_token: str | None = None,
         agent_namespace: str | None = None,
     ) -> None:
-        self._client = client
-        self._core = CoreV1Api(client)
-        self._apps = AppsV1Api(client)
-        self._url = str(client.configuration.host)
+        self._api = KubeApi(client)
         self._agent_namespace = agent_namespace or identity.namespace
         self._agent_token = agent_token
         own = {identity.namespace} if identity.namespace else set()
-        self._never = set(NEVER_ATTACKED_NAMESPACES) | own
+        self._targets = TargetLister(self._api, set(NEVER_ATTACKED_NAMESPACES) | own)
+        self._events = EventRecorder(self._api)
 
     @classmethod
     def connect(cls, env: Mapping[str, str] | None = None) -> KubernetesBackend:
@@ -126,133 +122,13 @@ class KubernetesBackend:
             agent_token(env),
             env.get(NAMESPACE_ENV),
         )
-        with backend._calling("asking the API server's version"):
-            backend._json(VersionApi(backend._client).get_code)
+        api = backend._api
+        with api.calling("asking the API server's version"):
+            api.json(VersionApi(api.client).get_code)
         return backend
 
-    @contextmanager
-    def _calling(
-        self, what: str, rule: Rule | None = None, by_status: ByStatus | None = None
-    ) -> Iterator[None]:
-        try:
-            yield
-        except CLIENT_ERRORS as error:
-            raise translate(
-                error, what=what, url=self._url, rule=rule, by_status=by_status
-            ) from error
-
-    @staticmethod
-    def _raw(call: Callable[..., Any], *args: Any, **kwargs: Any) -> urllib3.BaseHTTPResponse:
-        """The HTTP response of a call, unread: the client's models are too slow for thousands
-        of pods, and a watch is read as it comes."""
-        kwargs.setdefault("_request_timeout", TIMEOUT_S)
-        response: urllib3.BaseHTTPResponse = call(*args, _preload_content=False, **kwargs)
-        return response
-
-    def _json(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """One call's JSON answer, as a dict."""
-        response = self._raw(call, *args, **kwargs)
-        try:
-            data: dict[str, Any] = json.loads(response.data)
-        finally:
-            response.release_conn()
-        return data
-
-    def _list(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[list[Pod], str]:
-        """Every item of a list, page by page, and the list's resourceVersion."""
-        items: list[Pod] = []
-        token: str | None = None
-        while True:
-            page = self._json(call, *args, limit=PAGE, _continue=token, **kwargs)
-            items.extend(page.get("items") or ())
-            meta = page.get("metadata") or {}
-            token = meta.get("continue")
-            if not token:
-                return items, str(meta.get("resourceVersion") or "")
-
-    # --- listing ---
-
     def list_targets(self, scope: Targets | None = None) -> list[Target]:
-        scope = scope or Targets()
-        if not scope.namespaces:
-            return self._everywhere(scope)
-        targets: list[Target] = []
-        for namespace in dict.fromkeys(scope.namespaces):
-            if namespace in self._never:
-                log.warning("namespace_never_attacked", namespace=namespace)
-                continue
-            targets.extend(self._namespace_targets(namespace, scope))
-        return targets
-
-    def _namespace_targets(self, namespace: str, scope: Targets) -> list[Target]:
-        opted_in = self._opted_in(namespace) if scope.opt_in else False
-        pods = self._pods(namespace, scope.selector)
-        if not pods and not scope.opt_in:
-            self._check_exists(namespace)
-        owners = self._replicaset_owners(namespace) if needs_replicasets(pods) else {}
-        return [
-            target_from_pod(
-                pod,
-                group_of(pod, owners),
-                opted_in=opted_in,
-                allow_host_network=scope.allow_host_network,
-            )
-            for pod in pods
-        ]
-
-    def _everywhere(self, scope: Targets) -> list[Target]:
-        """Every namespace the monkey may list (cluster-wide permissions), never-attacked ones
-        left out; without a scope only."""
-        rule = Rule("list", "pods")
-        with self._calling("listing pods in every namespace", rule, self._bad_selector()):
-            pods, _ = self._list(
-                self._core.list_pod_for_all_namespaces, label_selector=scope.selector
-            )
-        pods = [p for p in pods if live(p) and p["metadata"]["namespace"] not in self._never]
-        owners: dict[str, Any] = {}
-        if needs_replicasets(pods):
-            with self._calling("listing replicasets", Rule("list", "replicasets", "apps")):
-                replicasets, _ = self._list(self._apps.list_replica_set_for_all_namespaces)
-            owners = replicaset_owners(replicasets)
-        return [target_from_pod(pod, group_of(pod, owners)) for pod in pods]
-
-    def _pods(self, namespace: str, selector: str | None) -> list[Pod]:
-        by_status = {**self._bad_selector(), 404: lambda _: _missing(namespace)}
-        with self._calling(
-            f"listing pods in namespace {namespace}", Rule("list", "pods", "", namespace), by_status
-        ):
-            pods, _ = self._list(self._core.list_namespaced_pod, namespace, label_selector=selector)
-        return [pod for pod in pods if live(pod)]
-
-    @staticmethod
-    def _bad_selector() -> ByStatus:
-        return {400: lambda message: PolicyError("targets.selector", message)}
-
-    def _replicaset_owners(self, namespace: str) -> dict[str, tuple[str, str] | None]:
-        rule = Rule("list", "replicasets", "apps", namespace)
-        with self._calling(f"listing replicasets in namespace {namespace}", rule):
-            replicasets, _ = self._list(self._apps.list_namespaced_replica_set, namespace)
-        return replicaset_owners(replicasets)
-
-    def _opted_in(self, namespace: str) -> bool:
-        """Whether the namespace is annotated chaosmonkey.io/enabled=true (targets.optIn)."""
-        return namespace_opted_in(self._namespace(namespace, "for targets.optIn"))
-
-    def _check_exists(self, namespace: str) -> None:
-        """An empty listing may be a missing namespace (the API does not say so); checked when
-        the monkey may read namespaces."""
-        try:
-            self._namespace(namespace, "to tell whether it exists")
-        except PermissionDenied as error:
-            log.debug("namespace_not_checked", namespace=namespace, reason=str(error))
-
-    def _namespace(self, namespace: str, why: str) -> dict[str, Any]:
-        with self._calling(
-            f"reading namespace {namespace} {why}",
-            Rule("get", "namespaces", "", namespace),
-            {404: lambda _: _missing(namespace)},
-        ):
-            return self._json(self._core.read_namespace, namespace)
+        return self._targets.list_targets(scope or Targets())
 
     # --- faults ---
 
@@ -263,39 +139,58 @@ class KubernetesBackend:
         return plan_injection(attack_id, target, fault)
 
     def apply(self, injection: Injection) -> float:
+        """Applies the fault, then records an Event on the pod (never failing the attack)."""
         if injection.action == NETWORK_ACTION:
-            return apply_network(injection, self._agent_client)
-        target = injection.target
+            started = apply_network(injection, self._agent_client)
+            event = _kube_events.network_fault(injection.params)
+        elif injection.action in (DELETE, EVICT):
+            started, event = self._apply_pod_fault(injection)
+        else:
+            raise BackendError(f"unknown kubernetes action {injection.action!r}")
+        self._events.record(injection.target, injection.attack_id, event)
+        return started
+
+    def _apply_pod_fault(self, injection: Injection) -> tuple[float, _kube_events.AttackEvent]:
+        """Deletes or evicts the very pod planned; when and what, for its event."""
+        target, api = injection.target, self._api
         namespace, name = str(target.namespace), target.name
-        options = delete_options(target, injection.params.get("grace_period_s"))
+        grace_period_s = injection.params.get("grace_period_s")
+        options = delete_options(target, grace_period_s)
         replaced: ByStatus = {404: lambda _: gone(target), 409: lambda _: gone(target)}
         if injection.action == DELETE:
             rule = Rule("delete", "pods", "", namespace)
-            with self._calling(f"delete pod {namespace}/{name}", rule, replaced):
+            with api.calling(f"delete pod {namespace}/{name}", rule, replaced):
                 started = time.time()
-                self._json(self._core.delete_namespaced_pod, name, namespace, body=options)
-            return started
-        if injection.action == EVICT:
-            rule = Rule("create", "pods/eviction", "", namespace)
-            budget: ByStatus = {**replaced, 429: lambda message: refused(target, message)}
-            with self._calling(f"evict pod {namespace}/{name}", rule, budget):
+                api.json(api.core.delete_namespaced_pod, name, namespace, body=options)
+            return started, _kube_events.killed(int(grace_period_s or 0))
+        rule = Rule("create", "pods/eviction", "", namespace)
+        budget: ByStatus = {**replaced, 429: lambda message: refused(target, message)}
+        try:
+            with api.calling(f"evict pod {namespace}/{name}", rule, budget):
                 started = time.time()
                 body = eviction(target, options)
-                self._json(self._core.create_namespaced_pod_eviction, name, namespace, body)
-            return started
-        raise BackendError(f"unknown kubernetes action {injection.action!r}")
+                api.json(api.core.create_namespaced_pod_eviction, name, namespace, body)
+        except EvictionRefused as refusal:
+            event = _kube_events.eviction_refused(refusal.api_message)
+            self._events.record(target, injection.attack_id, event)
+            raise
+        return started, _kube_events.evicted(grace_period_s)
 
     def revert(self, injection: Injection) -> RevertResult:
         if injection.revert_action is None:
             return RevertResult.NOTHING_TO_REVERT
-        if injection.revert_action == NETWORK_REVERT:
-            return revert_network(
-                injection,
-                self._agent_client,
-                self._agent_on,
-                lambda: self._pod_gone(injection.target),
-            )
-        raise BackendError(f"unknown kubernetes revert action {injection.revert_action!r}")
+        if injection.revert_action != NETWORK_REVERT:
+            raise BackendError(f"unknown kubernetes revert action {injection.revert_action!r}")
+        result = revert_network(
+            injection,
+            self._agent_client,
+            self._agent_on,
+            lambda: self._pod_gone(injection.target),
+        )
+        if result is RevertResult.REVERTED:
+            event = _kube_events.network_reverted(injection.params)
+            self._events.record(injection.target, injection.attack_id, event)
+        return result
 
     # --- the node agents, for network faults ---
 
@@ -315,10 +210,10 @@ class KubernetesBackend:
                 "network faults on kubernetes need the node agents' namespace: set "
                 f"{NAMESPACE_ENV} (or POD_NAMESPACE, when they run in the monkey's)"
             )
-        rule = Rule("list", "pods", "", namespace)
-        with self._calling(f"listing the node agents in namespace {namespace}", rule):
-            pods, _ = self._list(
-                self._core.list_namespaced_pod, namespace, label_selector=AGENT_SELECTOR
+        api, rule = self._api, Rule("list", "pods", "", namespace)
+        with api.calling(f"listing the node agents in namespace {namespace}", rule):
+            pods, _ = api.list_all(
+                api.core.list_namespaced_pod, namespace, label_selector=AGENT_SELECTOR
             )
         return pods
 
@@ -330,10 +225,10 @@ class KubernetesBackend:
 
     def _pod(self, target: Target) -> Pod:
         """The target pod as it is now; TargetGone when it was deleted or replaced."""
-        namespace = str(target.namespace)
+        namespace, api = str(target.namespace), self._api
         rule, missing = Rule("get", "pods", "", namespace), {404: lambda _: gone(target)}
-        with self._calling(f"reading pod {namespace}/{target.name}", rule, missing):
-            pod = self._json(self._core.read_namespaced_pod, target.name, namespace)
+        with api.calling(f"reading pod {namespace}/{target.name}", rule, missing):
+            pod = api.json(api.core.read_namespaced_pod, target.name, namespace)
         if pod.get("metadata", {}).get("uid") != target.id:
             raise gone(target)
         return pod
@@ -348,23 +243,21 @@ class KubernetesBackend:
     # --- recovery ---
 
     def watch(self, target: Target) -> KubeRecoveryWatch:
-        ref = GroupRef.parse(target.group)
+        ref, api = GroupRef.parse(target.group), self._api
         owners = LazyOwners(lambda name: self.replicaset_owner(ref.namespace, name))
 
         def list_pods(scope: GroupScope) -> tuple[list[Pod], str]:
-            with self._calling(
-                f"listing the pods of {ref}", Rule("list", "pods", "", ref.namespace)
-            ):
-                return self._list(
-                    self._core.list_namespaced_pod,
+            with api.calling(f"listing the pods of {ref}", Rule("list", "pods", "", ref.namespace)):
+                return api.list_all(
+                    api.core.list_namespaced_pod,
                     scope.namespace,
                     label_selector=scope.label_selector,
                     field_selector=scope.field_selector,
                 )
 
         def open_stream(scope: GroupScope, version: str) -> urllib3.BaseHTTPResponse:
-            return self._raw(
-                self._core.list_namespaced_pod,
+            return api.raw(
+                api.core.list_namespaced_pod,
                 scope.namespace,
                 label_selector=scope.label_selector,
                 field_selector=scope.field_selector,
@@ -381,7 +274,7 @@ class KubernetesBackend:
             list_pods,
             open_stream,
             lambda pod: group_of(pod, owners) == ref,
-            lambda what: self._calling(what, Rule("watch", "pods", "", ref.namespace)),
+            lambda what: api.calling(what, Rule("watch", "pods", "", ref.namespace)),
         )
 
     def _group_scope(self, ref: GroupRef) -> GroupScope:
@@ -390,10 +283,11 @@ class KubernetesBackend:
             return GroupScope(ref.namespace, field_selector=f"metadata.name={ref.name}", desired=1)
         if ref.kind not in WORKLOADS:
             return GroupScope(ref.namespace)
-        read = getattr(self._apps, f"read_namespaced_{WORKLOADS[ref.kind]}")
+        api = self._api
+        read = getattr(api.apps, f"read_namespaced_{WORKLOADS[ref.kind]}")
         rule = Rule("get", f"{ref.kind}s", "apps", ref.namespace)
-        with self._calling(f"reading {ref}", rule, {404: lambda _: _workload_gone(ref)}):
-            workload = self._json(read, ref.name, ref.namespace)
+        with api.calling(f"reading {ref}", rule, {404: lambda _: _workload_gone(ref)}):
+            workload: dict[str, Any] = api.json(read, ref.name, ref.namespace)
         selector = selector_string(workload.get("spec", {}).get("selector") or {})
         return GroupScope(
             ref.namespace, selector or None, None, desired_replicas(ref.kind, workload)
@@ -401,18 +295,13 @@ class KubernetesBackend:
 
     def replicaset_owner(self, namespace: str, name: str) -> tuple[str, str] | None:
         """The controller of one ReplicaSet (a pod's that the watch had not seen before)."""
-        rule = Rule("get", "replicasets", "apps", namespace)
-        with self._calling(f"reading replicaset {namespace}/{name}", rule, {404: TargetGone}):
-            replicaset = self._json(self._apps.read_namespaced_replica_set, name, namespace)
+        api, rule = self._api, Rule("get", "replicasets", "apps", namespace)
+        with api.calling(f"reading replicaset {namespace}/{name}", rule, {404: TargetGone}):
+            replicaset = api.json(api.apps.read_namespaced_replica_set, name, namespace)
         return replicaset_owners([replicaset]).get(name)
 
     def close(self) -> None:
-        close: Callable[[], None] = self._client.close  # not annotated in the client
-        close()
-
-
-def _missing(namespace: str) -> BackendError:
-    return BackendError(f'namespace "{namespace}" does not exist (targets.namespaces)')
+        self._api.close()
 
 
 def _workload_gone(ref: GroupRef) -> TargetGone:

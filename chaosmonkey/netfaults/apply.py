@@ -21,9 +21,11 @@ from chaosmonkey.netfaults.rules import (
     Qdisc,
     delete_argv,
     handle_for,
+    in_our_handles,
     is_tagged,
     parse_save,
     strip_counters,
+    tag_of,
 )
 
 SNAPSHOT_TABLES = ("filter", "nat")
@@ -115,6 +117,28 @@ def remove_tagged(executor: Executor, tag: str) -> RemovalReport:
     return _report(tag, removed, devices, namespace_gone=False)
 
 
+@dataclass(frozen=True)
+class Holdings:
+    """What of ours a namespace holds, without knowing the attacks: the tags of its rules, and
+    root tbf qdiscs whose handles lie in our range (a qdisc carries no tag, only its handle)."""
+
+    tags: frozenset[str]
+    qdiscs: tuple[RootQdisc, ...]
+
+
+def holdings(executor: Executor) -> Holdings:
+    """Every tag and qdisc of ours in the namespace, live or not."""
+    tables = parse_save(executor.run(["iptables-save"]))
+    tags = {tag for lines in tables.values() for line in lines if (tag := tag_of(line))}
+    qdiscs = [root for root in _roots(executor) if _ours_by_handle(root)]
+    return Holdings(frozenset(tags), tuple(qdiscs))
+
+
+def remove_qdisc(executor: Executor, root: RootQdisc) -> None:
+    """Deletes one root qdisc of ours by its handle (the kernel checks the handle, too)."""
+    executor.run(["tc", "qdisc", "del", "dev", root.device, "root", "handle", root.handle])
+
+
 def snapshot(executor: Executor) -> str:
     """The filter and nat tables (without counters) and the qdiscs, to compare before and after."""
     tables = parse_save(executor.run(["iptables-save"]))  # no -t: it would create missing tables
@@ -160,9 +184,8 @@ def _remove_qdiscs(executor: Executor, tag: str, devices: list[str]) -> list[str
     problems = []
     ours = [root for root in _roots(executor) if root.handle == handle_for(tag)]
     for root in ours:
-        delete = ["tc", "qdisc", "del", "dev", root.device, "root", "handle", root.handle]
         try:
-            executor.run(delete)
+            remove_qdisc(executor, root)
         except TargetGone:
             raise
         except BackendError as error:
@@ -186,6 +209,10 @@ def _leftovers(executor: Executor, tag: str) -> list[str]:
         for root in _roots(executor)
         if root.handle == handle_for(tag)
     ]
+
+
+def _ours_by_handle(root: RootQdisc) -> bool:
+    return root.kind == "tbf" and in_our_handles(root.handle)
 
 
 def _roots(executor: Executor) -> list[RootQdisc]:

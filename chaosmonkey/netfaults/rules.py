@@ -39,6 +39,7 @@ _DEVICE = re.compile(r"[A-Za-z0-9_.:@-]{1,15}")
 _COUNTERS = re.compile(r"\s*\[\d+:\d+\]$")
 _MIN_BURST_BYTES = 16 * 1024
 _GSO_MAX_BYTES = 64 * 1024
+_HANDLES = range(0x4000, 0x7000)  # qdisc majors of ours
 
 
 def tag_for(attack_id: str) -> str:
@@ -182,7 +183,13 @@ def limit_bytes(rate_bits: int, burst: int) -> int:
 
 def handle_for(tag: str) -> str:
     """Our qdisc handle for a tag: major 4000-6fff, below the kernel's automatic 8000 and up."""
-    return f"{0x4000 + zlib.crc32(tag.encode()) % 0x3000:x}:"
+    return f"{_HANDLES.start + zlib.crc32(tag.encode()) % len(_HANDLES):x}:"
+
+
+def in_our_handles(handle: str) -> bool:
+    """Whether a qdisc handle (`4a1f:`) lies in the range `handle_for` gives our tags."""
+    major = handle.removesuffix(":")
+    return re.fullmatch(r"[0-9a-f]{1,4}", major) is not None and int(major, 16) in _HANDLES
 
 
 # --- parsing what the namespace says ------------------------------------------------------------
@@ -202,13 +209,28 @@ def parse_save(text: str) -> dict[str, list[str]]:
 
 def is_tagged(line: str, tag: str) -> bool:
     """Whether a saved rule carries exactly `tag` as its comment (never a longer tag)."""
+    return tag in _comments(line)
+
+
+def tag_of(line: str) -> str | None:
+    """The chaosmonkey tag a saved rule carries as its comment, if any."""
+    for comment in _comments(line):
+        try:
+            return check_tag(comment)
+        except ValueError:
+            continue
+    return None
+
+
+def _comments(line: str) -> list[str]:
+    """The comments of a saved `-A` rule line."""
     if not line.startswith("-A "):
-        return False
+        return []
     try:
         words = shlex.split(line)
     except ValueError:  # a foreign rule shlex cannot read: ours always can
-        return False
-    return any(a == "--comment" and b == tag for a, b in itertools.pairwise(words))
+        return []
+    return [b for a, b in itertools.pairwise(words) if a == "--comment"]
 
 
 def delete_argv(table: str, line: str) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -27,8 +28,21 @@ import yaml
 from docker.models.containers import Container
 
 from chaosmonkey.journal import Journal
-from tests.integration.cli import run_cli
-from tests.integration.conftest import HTTP_PORT, SESSION_ID, TEST_LABEL, WaitFor, free_port
+from chaosmonkey.netfaults.apply import snapshot
+from chaosmonkey.netfaults.keeper import find_keepers
+from chaosmonkey.netfaults.netns import NetnsExecutor
+from chaosmonkey.netfaults.rules import handle_for
+from tests.integration.cli import records, run_cli
+from tests.integration.conftest import (
+    HTTP_PORT,
+    SESSION_ID,
+    TEST_LABEL,
+    RunTarget,
+    WaitFor,
+    free_port,
+)
+from tests.integration.test_netfaults import BIG_FILE_BYTES, download_s, received
+from tests.integration.test_network_attack import address, fetch, timed_fetches
 from tests.kubesim import KubeSim
 
 TOKEN = "s3cret-agent-token"  # noqa: S105 - the test agent's token
@@ -53,13 +67,18 @@ class Agent:
     process: subprocess.Popen[str]
     address: str
     namespace: str
+    log: Path  # its stderr: structlog's JSON lines
 
-    def call(self, method: str, path: str, token: str | None = TOKEN) -> tuple[int, Any]:
-        request = urllib.request.Request(f"http://{self.address}{path}", method=method)
+    def call(
+        self, method: str, path: str, token: str | None = TOKEN, body: object = None
+    ) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"http://{self.address}{path}", data, method=method)
+        request.add_header("Content-Type", "application/json")
         if token is not None:
             request.add_header("Authorization", f"Bearer {token}")
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - http://
+            with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310 - http://
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())
@@ -68,6 +87,33 @@ class Agent:
         status, faults = self.call("GET", "/faults")
         assert status == 200, faults
         return [fault["tag"] for fault in faults]
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        """The agent's log lines of one event."""
+        lines = [line for line in self.log.read_text().splitlines() if line.startswith("{")]
+        return [event for line in lines if (event := json.loads(line)).get("event") == name]
+
+
+def start_agent(port: int, token_file: Path, log: Path) -> subprocess.Popen[str]:
+    """`chaosmonkey agent` on 127.0.0.1:`port`, its stderr appended to `log`."""
+    with log.open("a") as stderr:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "chaosmonkey",
+                "agent",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--token-file",
+                str(token_file),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+        )
 
 
 def answers(url: str) -> bool:
@@ -137,28 +183,25 @@ def agent(
     """The agent process, and its pod in the monkey's namespace on the web pod's node."""
     token_file = tmp_path / "agent-token"
     token_file.write_text(TOKEN + "\n")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "chaosmonkey",
-            "agent",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--token-file",
-            str(token_file),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    port, log = free_port(), tmp_path / "agent.log"
+    process = start_agent(port, token_file, log)
+    node = kubesim.get("pods", pod_on_node.namespace, "web")["spec"]["nodeName"]  # type: ignore[index]
+    own = agent_pod(kubesim, node, port)
+    handle = Agent(process, f"127.0.0.1:{port}", own, log)
+    try:
+        wait_for(lambda: answers(f"http://{handle.address}/healthz"), "the agent to listen", 10)
+        yield handle
+    finally:
+        handle.process.send_signal(signal.SIGTERM)  # the one running now (a test may restart it)
+        handle.process.wait(timeout=10)
+
+
+def agent_pod(kubesim: KubeSim, node: str, port: int) -> str:
+    """An agent pod on `node`, at 127.0.0.1:`port`, in a new namespace of the monkey's; the
+    namespace's name."""
     own = f"chaosmonkey-{uuid.uuid4().hex[:6]}"
     kubesim.create_namespace(own)
     kubesim.create_pod(own, "agent-x1", labels=AGENT_LABELS)
-    node = kubesim.get("pods", pod_on_node.namespace, "web")["spec"]["nodeName"]  # type: ignore[index]
 
     def with_port() -> None:
         pod = kubesim.store.find("pods", own, "agent-x1")
@@ -166,16 +209,12 @@ def agent(
 
     kubesim.call(with_port)
     place(kubesim, own, "agent-x1", node, podIP="127.0.0.1")
-    handle = Agent(process, f"127.0.0.1:{port}", own)
-    try:
-        wait_for(lambda: answers(f"http://{handle.address}/healthz"), "the agent to listen", 10)
-        yield handle
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=10)
+    return own
 
 
-def write_policy(directory: Path, namespace: str, duration: str) -> Path:
+def write_policy(directory: Path, namespace: str, duration: str, **fault: Any) -> Path:
+    """An armed policy on pod `web`: an ingress partition unless `fault` says otherwise."""
+    fault = fault or {"type": "partition", "direction": "ingress"}
     document = {
         "apiVersion": "chaosmonkey/v1",
         "kind": "Policy",
@@ -185,7 +224,7 @@ def write_policy(directory: Path, namespace: str, duration: str) -> Path:
             "dryRun": False,
             "targets": {"namespaces": [namespace], "selector": "app=web"},
             "limits": {"allowLastMember": True},
-            "fault": {"type": "partition", "direction": "ingress", "duration": duration},
+            "fault": {**fault, "duration": duration},
             "recovery": {"timeout": "20s"},
         },
     }
@@ -194,11 +233,12 @@ def write_policy(directory: Path, namespace: str, duration: str) -> Path:
     return path
 
 
-def monkey_env(kubesim: KubeSim, agent: Agent, tmp_path: Path) -> dict[str, str]:
+def monkey_env(kubesim: KubeSim, agents_namespace: str, tmp_path: Path) -> dict[str, str]:
+    """The monkey's environment: the simulator, the agents' namespace (its own) and token."""
     kubeconfig = kubesim.write_kubeconfig(tmp_path / "kubeconfig")
     return {
         "KUBECONFIG": str(kubeconfig),
-        "POD_NAMESPACE": agent.namespace,
+        "POD_NAMESPACE": agents_namespace,
         "CHAOSMONKEY_AGENT_TOKEN": TOKEN,
     }
 
@@ -232,10 +272,21 @@ def journal_tag(db: Path) -> str | None:
     return f"chaosmonkey:{faults[0].attack_id}" if faults else None
 
 
+def fault_held(agent: Agent, db: Path) -> Callable[[], bool]:
+    """The journal marks its fault applied (the agent answered), and the agent holds it (other
+    keepers may run on this machine)."""
+
+    def held() -> bool:
+        tag = journal_tag(db)
+        return tag is not None and bool(Journal(db).active_fault_counts()) and tag in agent.tags()
+
+    return held
+
+
 def fault_applied(agent: Agent, url: str, db: Path) -> Callable[[], bool]:
-    """The agent holds the journal's fault (other keepers may run on this machine), and the
-    pod no longer answers."""
-    return lambda: (tag := journal_tag(db)) in agent.tags() and tag is not None and not answers(url)
+    """The agent holds the journal's fault, and the pod no longer answers."""
+    held = fault_held(agent, db)
+    return lambda: held() and not answers(url)
 
 
 def test_the_agent_refuses_requests_without_its_token(agent: Agent) -> None:
@@ -256,7 +307,7 @@ def test_a_partition_holds_through_an_app_restart_and_is_reverted(
     (the fault lives in the sandbox's namespace), and succeed once the monkey reverts it."""
     db = tmp_path / "journal.db"
     policy = write_policy(tmp_path, pod_on_node.namespace, "6s")
-    attack = start_attack(policy, db, monkey_env(kubesim, agent, tmp_path))
+    attack = start_attack(policy, db, monkey_env(kubesim, agent.namespace, tmp_path))
     try:
         wait_for(fault_applied(agent, pod_on_node.url, db), "the partition to hold", 15)
         (injection,) = Journal(db).open_faults()
@@ -283,7 +334,7 @@ def test_a_killed_monkeys_fault_is_reverted_from_the_journal(
     """SIGKILL in the middle of a one-hour partition: `revert --all`, a new process with only
     the journal, asks the recorded agent to remove it."""
     db = tmp_path / "journal.db"
-    env = monkey_env(kubesim, agent, tmp_path)
+    env = monkey_env(kubesim, agent.namespace, tmp_path)
     attack = start_attack(write_policy(tmp_path, pod_on_node.namespace, "1h"), db, env)
     try:
         wait_for(fault_applied(agent, pod_on_node.url, db), "the partition to hold", 15)
@@ -305,7 +356,7 @@ def test_the_keeper_ends_the_fault_at_its_deadline(
     """Nobody reverts (the monkey is killed): the keeper removes the fault by itself after its
     duration; a later revert finds the pod already clean."""
     db = tmp_path / "journal.db"
-    env = monkey_env(kubesim, agent, tmp_path)
+    env = monkey_env(kubesim, agent.namespace, tmp_path)
     attack = start_attack(write_policy(tmp_path, pod_on_node.namespace, "2s"), db, env)
     try:
         wait_for(fault_applied(agent, pod_on_node.url, db), "the partition to hold", 15)
@@ -322,3 +373,261 @@ def test_a_pod_that_is_not_on_the_agents_node_is_gone(agent: Agent) -> None:
     """Reverting on a pod with no process on the node answers target_gone."""
     path = f"/faults/chaosmonkey:x1?podUid={uuid.uuid4()}"
     assert agent.call("DELETE", path) == (200, {"tag": "chaosmonkey:x1", "result": "target_gone"})
+
+
+FOREIGN_RULE = "-A INPUT -p udp -m udp --dport 9 -m comment --comment someone-else -j ACCEPT"
+
+
+def in_sandbox(pod: PodOnNode, *argv: str) -> str:
+    """A command's stdout, run in the pod's network namespace (the sandbox's)."""
+    pod.sandbox.reload()
+    pid = str(pod.sandbox.attrs["State"]["Pid"])
+    done = subprocess.run(["nsenter", "-t", pid, "-n", *argv], capture_output=True, text=True,
+                          check=True)
+    return done.stdout
+
+
+def sandbox_executor(pod: PodOnNode) -> NetnsExecutor:
+    pod.sandbox.reload()
+    return NetnsExecutor(int(pod.sandbox.attrs["State"]["Pid"]))
+
+
+def fault_request(pod: PodOnNode, tag: str, fault: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A `POST /faults` body, as the monkey sends it, held for ten minutes."""
+    return {"pod_uid": pod.uid, "tag": tag, "duration_s": 600.0, "fault": fault, **extra}
+
+
+def new_tag() -> str:
+    return f"chaosmonkey:t{uuid.uuid4().hex[:12]}"
+
+
+def test_a_new_agent_removes_the_faults_whose_keepers_died(
+    pod_on_node: PodOnNode, agent: Agent, tmp_path: Path, wait_for: WaitFor
+) -> None:
+    """The agent's container killed (agent and keepers SIGKILLed) leaves a partition and a
+    bandwidth limit with no deadline; the next agent, before it serves, removes both and logs
+    each with the pod and tag, while a foreign rule and a fault whose keeper lives stay."""
+    in_sandbox(pod_on_node, "iptables", *FOREIGN_RULE.split())
+    executor = sandbox_executor(pod_on_node)
+    before = snapshot(executor)
+    partition, shaped, live = new_tag(), new_tag(), new_tag()
+    faults = {
+        partition: {"type": "partition", "direction": "ingress"},
+        shaped: {"type": "bandwidth", "rate": "1mbit"},
+        live: {"type": "packet_loss", "percent": 50},
+    }
+    for tag, fault in faults.items():
+        peers = [{"cidr": "203.0.113.9/32"}] if tag == live else []
+        status, held = agent.call("POST", "/faults", body=fault_request(pod_on_node, tag, fault,
+                                                                         peers=peers))
+        assert status == 201, held
+    assert not answers(pod_on_node.url)
+    agent.process.kill()
+    agent.process.wait(timeout=10)
+    for tag in (partition, shaped):
+        (keeper,) = find_keepers(tag)
+        os.kill(keeper, signal.SIGKILL)
+    wait_for(lambda: not find_keepers(partition) and not find_keepers(shaped), "the keepers' end")
+    assert not answers(pod_on_node.url)  # nobody left to end the partition
+    agent.process = start_agent(int(agent.address.split(":")[1]), tmp_path / "agent-token",
+                                agent.log)
+    wait_for(lambda: answers(f"http://{agent.address}/healthz"), "the new agent to listen", 20)
+    assert answers(pod_on_node.url)
+    removed = {(event["pod_uid"], event["tag"]) for event in agent.events("orphan_removed")}
+    assert {(pod_on_node.uid, partition), (pod_on_node.uid, None)} <= removed
+    assert live not in {tag for _, tag in removed}
+    assert agent.tags().count(live) == 1
+    assert in_sandbox(pod_on_node, "iptables-save").count(f'"{live}"') == 1
+    assert agent.call("DELETE", f"/faults/{live}?podUid={pod_on_node.uid}")[1]["result"] == (
+        "reverted"
+    )
+    assert snapshot(executor) == before  # the foreign rule, byte for byte, and nothing of ours
+    assert FOREIGN_RULE in in_sandbox(pod_on_node, "iptables-save").splitlines()
+
+
+# --- the other network faults, end to end --------------------------------------------------------
+
+
+def ours_in(pod: PodOnNode, tag: str | None) -> list[str]:
+    """The iptables lines and qdiscs of the pod's namespace that belong to `tag`."""
+    if tag is None:
+        return []
+    rules = [line for line in in_sandbox(pod, "iptables-save").splitlines() if f'"{tag}"' in line]
+    qdiscs = in_sandbox(pod, "tc", "qdisc", "show").splitlines()
+    return rules + [line for line in qdiscs if f" {handle_for(tag)} " in line]
+
+
+def attack_on_pod(
+    kubesim: KubeSim, pod: PodOnNode, agent: Agent, tmp_path: Path, duration: str, **fault: Any
+) -> tuple[subprocess.Popen[str], Path]:
+    """`chaosmonkey attack` with `fault` on the pod, started; the process and its journal."""
+    db = tmp_path / "journal.db"
+    policy = write_policy(tmp_path, pod.namespace, duration, **fault)
+    return start_attack(policy, db, monkey_env(kubesim, agent.namespace, tmp_path)), db
+
+
+def finished(attack: subprocess.Popen[str]) -> dict[str, Any]:
+    """The attack's record once it ends on its own: recovered and reverted."""
+    try:
+        stdout, stderr = attack.communicate(timeout=60)
+    finally:
+        if attack.poll() is None:
+            attack.kill()
+    assert attack.returncode == 0, stderr
+    (record,) = json.loads(stdout)
+    assert (record["status"], record["revert"]) == ("recovered", "reverted"), record
+    return dict(record)
+
+
+def test_latency_delays_the_pods_requests_by_its_delay(
+    kubesim: KubeSim,
+    pod_on_node: PodOnNode,
+    agent: Agent,
+    run_target: RunTarget,
+    tmp_path: Path,
+    wait_for: WaitFor,
+) -> None:
+    """200 ms of latency to a server: each of 5 requests from the pod to it takes 200 ms more
+    (within 25 %) than the same loop without the fault; after the revert, the redirect is gone
+    and the requests are fast again."""
+    server, app = run_target(), pod_on_node.app
+    baseline, _ = timed_fetches(app, server, 5)
+    destination = f"{address(server)}:8080"
+    attack, db = attack_on_pod(kubesim, pod_on_node, agent, tmp_path, "6s",
+                               type="latency", delay="200ms", destinations=[destination])
+    wait_for(fault_held(agent, db), "the latency to hold", 15)
+    tag = journal_tag(db)
+    assert any("REDIRECT" in line for line in ours_in(pod_on_node, tag))
+    slowed, output = timed_fetches(app, server, 5)
+    finished(attack)
+    assert b"fail" not in output
+    assert (slowed - baseline) / 5 * 1000 == pytest.approx(200, rel=0.25)
+    assert ours_in(pod_on_node, tag) == []
+    after, _ = timed_fetches(app, server, 5)
+    assert after < baseline + 0.5
+
+
+def test_http_error_answers_the_pods_requests_with_its_status(
+    kubesim: KubeSim,
+    pod_on_node: PodOnNode,
+    agent: Agent,
+    run_target: RunTarget,
+    tmp_path: Path,
+    wait_for: WaitFor,
+) -> None:
+    """percent 100, status 503: each of 10 requests from the pod to the server gets 503 while
+    the fault holds; after the revert, the server answers."""
+    server, app = run_target(), pod_on_node.app
+    url = f"http://{address(server)}:8080/"
+    attack, db = attack_on_pod(kubesim, pod_on_node, agent, tmp_path, "5s", type="http_error",
+                               status=503, destinations=[f"{address(server)}:8080"])
+    wait_for(fault_held(agent, db), "the http_error to hold", 15)
+    loop = f"for i in $(seq 10); do timeout 5 wget -q -O /dev/null {url} 2>&1 | head -1; done"
+    _, output = app.exec_run(["sh", "-c", loop])
+    tag = journal_tag(db)
+    finished(attack)
+    assert output.count(b"503") == 10, output[:500]
+    assert ours_in(pod_on_node, tag) == []
+    assert fetch(app, server)[0] == 0
+
+
+def test_packet_loss_drops_about_its_percent_then_none(
+    kubesim: KubeSim,
+    pod_on_node: PodOnNode,
+    agent: Agent,
+    run_target: RunTarget,
+    tmp_path: Path,
+    wait_for: WaitFor,
+) -> None:
+    """50 % loss to a peer: its statistic DROP rule is in the pod's namespace, and of 200 pings
+    from the peer, those the pod answers lie within 4 sigma of 100; after the revert, no rule
+    and no loss."""
+    peer = run_target()
+    pod_ip = address(pod_on_node.sandbox)
+    attack, db = attack_on_pod(kubesim, pod_on_node, agent, tmp_path, "6s", type="packet_loss",
+                               percent=50, destinations=[address(peer)])
+    wait_for(fault_held(agent, db), "the packet loss to hold", 15)
+    tag = journal_tag(db)
+    (rule,) = ours_in(pod_on_node, tag)
+    assert f"-d {address(peer)}/32" in rule
+    assert "--probability 0.5" in rule
+    assert "-j DROP" in rule
+    answered = received(peer, pod_ip, 200)
+    finished(attack)
+    assert abs(answered - 100) <= 4 * math.sqrt(200 * 0.5 * 0.5), answered
+    assert ours_in(pod_on_node, tag) == []
+    assert received(peer, pod_ip, 50) == 50
+
+
+def test_bandwidth_caps_what_the_pod_sends(
+    kubesim: KubeSim, pod_on_node: PodOnNode, agent: Agent, tmp_path: Path, wait_for: WaitFor
+) -> None:
+    """1 mbit: our tbf is the root qdisc of the pod's eth0, and a 250 kB response through the
+    published port comes at 1 mbit/s within 30 %; after the revert, the kernel's qdisc is back
+    and the response fast."""
+    blocks = f"count={BIG_FILE_BYTES // 1000}"
+    pod_on_node.app.exec_run(["dd", "if=/dev/zero", "of=/www/big", "bs=1000", blocks])
+    url = pod_on_node.url + "big"
+    attack, db = attack_on_pod(kubesim, pod_on_node, agent, tmp_path, "6s",
+                               type="bandwidth", rate="1mbit")
+    wait_for(fault_held(agent, db), "the bandwidth limit to hold", 15)
+    tag = journal_tag(db)
+    (qdisc,) = ours_in(pod_on_node, tag)
+    assert qdisc.startswith(f"qdisc tbf {handle_for(str(tag))} dev eth0 root")
+    shaped_s = download_s(url)
+    finished(attack)
+    assert BIG_FILE_BYTES * 8 / shaped_s == pytest.approx(1e6, rel=0.3)
+    assert ours_in(pod_on_node, tag) == []
+    assert download_s(url) < shaped_s / 5
+
+
+# --- failures ------------------------------------------------------------------------------------
+
+
+def test_an_unreachable_agent_fails_the_attack_cleanly(
+    kubesim: KubeSim, pod_on_node: PodOnNode, tmp_path: Path
+) -> None:
+    """The pod's node has an agent pod, but nothing answers at its address: the attack exits
+    non-zero with one line naming the agent, the journal records it failed with no open fault,
+    and the pod was not touched."""
+    node = kubesim.get("pods", pod_on_node.namespace, "web")["spec"]["nodeName"]  # type: ignore[index]
+    port = free_port()  # nobody listens there
+    env = monkey_env(kubesim, agent_pod(kubesim, node, port), tmp_path)
+    db = tmp_path / "journal.db"
+    policy = write_policy(tmp_path, pod_on_node.namespace, "3s")
+    result = run_cli("attack", "--policy", str(policy), "-o", "json", db=db, env=env)
+    assert result.returncode != 0
+    (record,) = records(result)
+    assert (record["status"], record["revert"]) == ("failed", "already_clean"), record
+    assert record["reason"].startswith(f"the node agent at 127.0.0.1:{port} did not answer: ")
+    assert "\n" not in record["reason"]
+    (attack,) = Journal(db).attacks()
+    assert (attack.outcome, attack.injected_at) == ("failed", None)
+    assert Journal(db).open_faults() == []
+    assert answers(pod_on_node.url)
+
+
+def test_a_host_network_pod_is_refused(
+    kubesim: KubeSim, pod_on_node: PodOnNode, agent: Agent, tmp_path: Path
+) -> None:
+    """A hostNetwork pod, selected (targets.allowHostNetwork), gets no network fault without the
+    fault's own allowHostNetwork: one line naming the field, exit 2, nothing asked of the agent,
+    nothing open in the journal."""
+    kubesim.create_pod(pod_on_node.namespace, "node-web", labels={"app": "node-web"},
+                       host_network=True)
+    node = kubesim.get("pods", pod_on_node.namespace, "web")["spec"]["nodeName"]  # type: ignore[index]
+    place(kubesim, pod_on_node.namespace, "node-web", node)
+    db = tmp_path / "journal.db"
+    policy = write_policy(tmp_path, pod_on_node.namespace, "3s")
+    document = yaml.safe_load(policy.read_text())
+    document["spec"]["targets"].update(selector="app=node-web", allowHostNetwork=True)
+    policy.write_text(yaml.safe_dump(document))  # selected, but the fault does not allow it
+    env = monkey_env(kubesim, agent.namespace, tmp_path)
+    result = run_cli("attack", "--policy", str(policy), db=db, env=env)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(
+        f"spec.fault.allowHostNetwork: pod {pod_on_node.namespace}/node-web uses its node's network"
+    )
+    assert agent.events("fault_applied") == []
+    assert not db.exists() or Journal(db).open_faults() == []

@@ -12,11 +12,13 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes.client import ApiClient, CoreV1Api
+from structlog.testing import capture_logs
 
 from chaosmonkey.backends.kubernetes import KubernetesBackend
 from chaosmonkey.engine import Engine
@@ -357,6 +359,127 @@ def test_a_pod_replaced_since_it_was_chosen_is_not_attacked(
     with pytest.raises(BackendError, match=f"pod {shop}/db-0 is gone, or was replaced"):
         backend.apply(backend.plan("a1", stale, KillFault(type="kill")))
     assert chosen.id in uids(kube, shop)
+
+
+# --- events on attacked pods --------------------------------------------------------------
+
+
+def events_on(api_client: ApiClient, namespace: str, pod: str) -> list[dict[str, Any]]:
+    """The Events the API holds about pod `pod`, as JSON."""
+    response = CoreV1Api(api_client).list_namespaced_event(
+        namespace, field_selector=f"involvedObject.name={pod}", _preload_content=False
+    )
+    items: list[dict[str, Any]] = json.loads(response.data)["items"]
+    return items
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason", "done"),
+    [
+        ({"type": "kill"}, "ChaosMonkeyKill", "deleted the pod, grace period 0s"),
+        (
+            {"type": "evict", "gracePeriod": "1s"},
+            "ChaosMonkeyEvict",
+            "evicted the pod (Eviction API), grace period 1s",
+        ),
+    ],
+    ids=["kill", "evict"],
+)
+def test_an_attack_leaves_an_event_on_its_pod(
+    kube: Kube,
+    backend: KubernetesBackend,
+    kube_client: ApiClient,
+    tmp_path: Path,
+    fault: dict[str, Any],
+    reason: str,
+    done: str,
+) -> None:
+    """A Warning Event in the pod's namespace, about that very pod (its uid), from chaosmonkey,
+    naming the policy, the attack and what was done; the API accepts its times as given."""
+    shop = unique("shop")
+    kube.create_namespace(shop)
+    kube.create_deployment(shop, "web", replicas=2, labels={"app": "web"})
+    record = run_attack(backend, tmp_path, {"namespaces": [shop]}, fault)
+    assert record.outcome is Outcome.RECOVERED, record.reason
+    [event] = events_on(kube_client, shop, record.target.name)
+    assert event["involvedObject"] == {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "name": record.target.name,
+        "namespace": shop,
+        "uid": record.target.id,
+    }
+    assert (event["type"], event["reason"], event["action"]) == (
+        "Warning",
+        reason,
+        fault["type"].title(),
+    )
+    assert event["message"] == f"chaosmonkey policy kube-test (attack {record.id}) {done}"
+    assert event["source"] == {"component": "chaosmonkey"}
+    assert event["reportingComponent"] == "chaosmonkey"
+    assert event["reportingInstance"]
+    assert event["count"] == 1
+    assert event["eventTime"]
+    assert event["firstTimestamp"] == event["lastTimestamp"]
+    assert record.injected_at is not None
+    assert datetime.fromisoformat(event["eventTime"]).timestamp() >= record.injected_at
+
+
+def test_a_refused_eviction_leaves_a_normal_event(
+    kube: Kube, backend: KubernetesBackend, kube_client: ApiClient, tmp_path: Path
+) -> None:
+    """The budget held and nothing changed: a Normal event says so, with the API's reason."""
+    shop = unique("shop")
+    kube.create_namespace(shop)
+    kube.create_deployment(shop, "web", replicas=2, labels={"app": "web"})
+    kube.create_pdb(shop, "web-pdb", match_labels={"app": "web"}, max_unavailable=0)
+    record = run_attack(backend, tmp_path, {"namespaces": [shop]}, {"type": "evict"})
+    assert record.outcome is Outcome.SKIPPED, record.reason
+    [event] = events_on(kube_client, shop, record.target.name)
+    assert (event["type"], event["reason"]) == ("Normal", "ChaosMonkeyEvictionRefused")
+    assert event["message"].startswith(
+        f"chaosmonkey policy kube-test (attack {record.id}) asked to evict the pod; "
+        "the API refused, the pod is untouched: "
+    )
+    assert "disruption budget" in event["message"]
+
+
+def test_events_forbidden_never_stop_an_attack(
+    kubesim: KubeSim, kube_client: ApiClient, tmp_path: Path
+) -> None:
+    """Without the right to create events, kill and evict still happen and recover; one
+    warning names the namespace and the missing rule, however many attacks follow."""
+    shop = unique("shop")
+    kubesim.create_namespace(shop)
+    kubesim.create_deployment(shop, "web", replicas=3, labels={"app": "web"})
+    kubesim.add_token("quiet", forbidden=[("create", "events", shop)])
+    quiet = connect(kubesim, tmp_path, "quiet")
+    with capture_logs() as logs:
+        records = [
+            run_attack(quiet, tmp_path, {"namespaces": [shop]}, {"type": fault})
+            for fault in ("kill", "evict")
+        ]
+    quiet.close()
+    assert [r.outcome for r in records] == [Outcome.RECOVERED] * 2, [r.reason for r in records]
+    staying = {
+        pod["metadata"]["uid"]
+        for pod in kubesim.pods(shop)
+        if not pod["metadata"].get("deletionTimestamp")
+    }
+    assert not {r.target.id for r in records} & staying
+    warnings = [
+        entry
+        for entry in logs
+        if entry["event"] == "event_not_created" and entry["log_level"] == "warning"
+    ]
+    assert len(warnings) == 1
+    assert warnings[0]["namespace"] == shop
+    assert warnings[0]["reason"] == "ChaosMonkeyKill"
+    assert warnings[0]["error"].endswith(
+        f'the monkey needs a Role in namespace "{shop}" with apiGroups: [""], '
+        'resources: ["events"], verbs: ["create"]'
+    )
+    assert events_on(kube_client, shop, records[0].target.name) == []
 
 
 # --- refusals and failures -----------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 
 from tests.kubesim import objects, patching
 from tests.kubesim.disruption import Disruption, budget_status
+from tests.kubesim.events import check_event
 from tests.kubesim.kubelet import Kubelet
 from tests.kubesim.resources import BY_PLURAL, WORKLOADS, ResourceType
 from tests.kubesim.selectors import FieldSelector, LabelSelector, from_label_selector, matches
@@ -139,6 +140,8 @@ class Api:
             obj["status"] = budget_status(self.store, obj, None)
         if resource == "leases":
             _normalize_lease(obj)
+        if resource == "events":
+            check_event(obj)
         return self.store.create(resource, obj)
 
     # Replace and patch ---------------------------------------------------------------------------

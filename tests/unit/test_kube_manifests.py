@@ -36,6 +36,7 @@ TARGET_RIGHTS = {
     ("apps", "statefulsets"): {"get", "list", "watch"},
     ("apps", "daemonsets"): {"get", "list", "watch"},
     ("", "namespaces"): {"get"},
+    ("", "events"): {"create"},  # an Event on each attacked pod
 }
 OWN_RIGHTS = {("coordination.k8s.io", "leases"): {"get", "create", "update"}}
 AGENT_NAMESPACE = "chaosmonkey-agent"
