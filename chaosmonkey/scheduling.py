@@ -27,15 +27,12 @@ from apscheduler.events import (
 )
 from apscheduler.job import Job
 from apscheduler.jobstores.memory import MemoryJobStore
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from apscheduler.util import obj_to_ref
-from sqlalchemy import URL, create_engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from chaosmonkey.errors import ChaosMonkeyError
 from chaosmonkey.policy.models import Policy
@@ -168,6 +165,10 @@ class RunScheduler:
         self._db, self._on_missed = db, on_missed
         # APScheduler counts the grace in whole seconds
         self._grace = timedelta(seconds=max(1, math.ceil(misfire_grace.total_seconds())))
+        # SQLAlchemy takes ~120 ms to import: only the daemon pays for it, not every command
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+        from sqlalchemy import URL, create_engine
+
         engine = create_engine(URL.create("sqlite", database=str(db)), connect_args={"timeout": 30})
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -186,6 +187,8 @@ class RunScheduler:
         """Starts with exactly `jobs` stored: a stored job whose function, arguments and trigger
         are unchanged is kept with its next run time (runs missed meanwhile are reported), a
         changed one is replaced, any other stored job is removed."""
+        from sqlalchemy.exc import SQLAlchemyError
+
         try:
             self._scheduler.start(paused=True)
             done = self._reconcile(list(jobs), datetime.now(UTC))
