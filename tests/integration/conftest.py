@@ -10,11 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -25,6 +22,9 @@ import pytest
 import requests
 from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
+
+from tests.integration.cli import MonkeyProcess, start_cli
+from tests.waiting import wait_until
 
 SESSION_ID = uuid.uuid4().hex[:12]
 TEST_LABEL = "chaosmonkey.test"
@@ -113,15 +113,7 @@ def target_image(
 @pytest.fixture
 def wait_for() -> WaitFor:
     """`wait_for(condition, what, timeout_s)`: polls every 20 ms, fails the test naming `what`."""
-
-    def wait(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not condition():
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-            time.sleep(0.02)
-
-    return wait
+    return wait_until
 
 
 @pytest.fixture
@@ -242,41 +234,23 @@ def free_port() -> int:
         return port
 
 
-class Monkey:
+class Monkey(MonkeyProcess):
     """A `chaosmonkey run` process over a policy directory."""
 
     def __init__(self, policies: Path, db: Path, port: int, *options: str) -> None:
         self.port = port
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "chaosmonkey",
-                "run",
-                "--policies",
-                str(policies),
-                "--metrics-port",
-                str(port),
-                "--metrics-address",
-                "127.0.0.1",
-                "--db",
-                str(db),
-                *options,
-            ],
+        self.process = start_cli(
+            *("run", "--policies", str(policies), "--metrics-port", str(port)),
+            *("--metrics-address", "127.0.0.1", *options),
+            db=db,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
         )
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 20) -> int:
-        self.process.send_signal(sig)
-        return self.process.wait(timeout=timeout)
 
 
 @pytest.fixture
-def monkeys() -> Iterator[list[Monkey]]:
+def monkeys() -> Iterator[list[MonkeyProcess]]:
     """`chaosmonkey run` processes a test starts; any still running at the end is killed."""
-    started: list[Monkey] = []
+    started: list[MonkeyProcess] = []
     yield started
     for monkey in started:
         if monkey.process.poll() is None:

@@ -13,7 +13,6 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 import uuid
@@ -32,7 +31,7 @@ from chaosmonkey.netfaults.apply import snapshot
 from chaosmonkey.netfaults.keeper import find_keepers
 from chaosmonkey.netfaults.netns import NetnsExecutor
 from chaosmonkey.netfaults.rules import handle_for
-from tests.integration.cli import records, run_cli
+from tests.integration.cli import records, run_cli, start_cli
 from tests.integration.conftest import (
     HTTP_PORT,
     SESSION_ID,
@@ -97,22 +96,11 @@ class Agent:
 def start_agent(port: int, token_file: Path, log: Path) -> subprocess.Popen[str]:
     """`chaosmonkey agent` on 127.0.0.1:`port`, its stderr appended to `log`."""
     with log.open("a") as stderr:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "chaosmonkey",
-                "agent",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--token-file",
-                str(token_file),
-            ],
+        return start_cli(
+            *("agent", "--host", "127.0.0.1", "--port", str(port)),
+            *("--token-file", str(token_file)),
             stdout=subprocess.DEVNULL,
             stderr=stderr,
-            text=True,
         )
 
 
@@ -138,6 +126,13 @@ def place(sim: KubeSim, namespace: str, name: str, node: str, **status: str) -> 
         sim.store.modified("pods", pod)
 
     sim.call(change)
+
+
+def node_of(sim: KubeSim, pod: PodOnNode) -> str:
+    """The node the simulator placed pod `web` on."""
+    web = sim.get("pods", pod.namespace, "web")
+    assert web is not None
+    return str(web["spec"]["nodeName"])
 
 
 @pytest.fixture
@@ -185,8 +180,7 @@ def agent(
     token_file.write_text(TOKEN + "\n")
     port, log = free_port(), tmp_path / "agent.log"
     process = start_agent(port, token_file, log)
-    node = kubesim.get("pods", pod_on_node.namespace, "web")["spec"]["nodeName"]  # type: ignore[index]
-    own = agent_pod(kubesim, node, port)
+    own = agent_pod(kubesim, node_of(kubesim, pod_on_node), port)
     handle = Agent(process, f"127.0.0.1:{port}", own, log)
     try:
         wait_for(lambda: answers(f"http://{handle.address}/healthz"), "the agent to listen", 10)
@@ -243,27 +237,6 @@ def monkey_env(kubesim: KubeSim, agents_namespace: str, tmp_path: Path) -> dict[
     }
 
 
-def start_attack(policy: Path, db: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "chaosmonkey",
-            "attack",
-            "--policy",
-            str(policy),
-            "-o",
-            "json",
-            "--db",
-            str(db),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **env},
-    )
-
-
 def journal_tag(db: Path) -> str | None:
     """The tag of the fault the journal holds open (one attack per test), None before it."""
     if not db.exists():
@@ -289,6 +262,51 @@ def fault_applied(agent: Agent, url: str, db: Path) -> Callable[[], bool]:
     return lambda: held() and not answers(url)
 
 
+def attack_on_pod(
+    kubesim: KubeSim, pod: PodOnNode, agent: Agent, tmp_path: Path, duration: str, **fault: Any
+) -> tuple[subprocess.Popen[str], Path]:
+    """`chaosmonkey attack` with `fault` on the pod, started; the process and its journal."""
+    db = tmp_path / "journal.db"
+    policy = write_policy(tmp_path, pod.namespace, duration, **fault)
+    env = monkey_env(kubesim, agent.namespace, tmp_path)
+    return start_cli("attack", "--policy", str(policy), "-o", "json", db=db, env=env), db
+
+
+def finished(attack: subprocess.Popen[str]) -> dict[str, Any]:
+    """The attack's record once it ends on its own: recovered and reverted."""
+    try:
+        stdout, stderr = attack.communicate(timeout=60)
+    finally:
+        if attack.poll() is None:
+            attack.kill()
+    assert attack.returncode == 0, stderr
+    (record,) = json.loads(stdout)
+    assert (record["status"], record["revert"]) == ("recovered", "reverted"), record
+    return dict(record)
+
+
+def killed_once_it_holds(
+    kubesim: KubeSim, pod: PodOnNode, agent: Agent, tmp_path: Path, duration: str,
+    wait_for: WaitFor,
+) -> tuple[str | None, Path, dict[str, str]]:
+    """An ingress partition of `duration` on the pod, its monkey SIGKILLed once it holds: the
+    fault's tag, the journal and the monkey's environment, to revert it with."""
+    attack, db = attack_on_pod(kubesim, pod, agent, tmp_path, duration)
+    try:
+        wait_for(fault_applied(agent, pod.url, db), "the partition to hold", 15)
+    finally:
+        attack.kill()
+        attack.communicate(timeout=10)
+    return journal_tag(db), db, monkey_env(kubesim, agent.namespace, tmp_path)
+
+
+def revert_all(db: Path, env: dict[str, str]) -> list[str]:
+    """`chaosmonkey revert --all`: the result of each fault it found open."""
+    result = run_cli("revert", "--all", "-o", "json", db=db, env=env)
+    assert result.returncode == 0, result.stderr
+    return [row["result"] for row in json.loads(result.stdout)]
+
+
 def test_the_agent_refuses_requests_without_its_token(agent: Agent) -> None:
     """No token, or another one: 401, and nothing listed or changed; the health check is open."""
     assert agent.call("GET", "/faults", token=None)[0] == 401
@@ -305,9 +323,7 @@ def test_a_partition_holds_through_an_app_restart_and_is_reverted(
     """The attack records the fault (with its agent and rules) before applying it; requests
     through the published port fail while it holds, even after the app container restarts
     (the fault lives in the sandbox's namespace), and succeed once the monkey reverts it."""
-    db = tmp_path / "journal.db"
-    policy = write_policy(tmp_path, pod_on_node.namespace, "6s")
-    attack = start_attack(policy, db, monkey_env(kubesim, agent.namespace, tmp_path))
+    attack, db = attack_on_pod(kubesim, pod_on_node, agent, tmp_path, "6s")
     try:
         wait_for(fault_applied(agent, pod_on_node.url, db), "the partition to hold", 15)
         (injection,) = Journal(db).open_faults()
@@ -317,12 +333,10 @@ def test_a_partition_holds_through_an_app_restart_and_is_reverted(
         pod_on_node.app.restart(timeout=1)
         assert not answers(pod_on_node.url)
         assert f"chaosmonkey:{injection.attack_id}" in agent.tags()
-        stdout, _ = attack.communicate(timeout=60)
+        record = finished(attack)
     finally:
         if attack.poll() is None:
             attack.kill()
-    (record,) = json.loads(stdout)
-    assert (attack.returncode, record["status"], record["revert"]) == (0, "recovered", "reverted")
     assert f"chaosmonkey:{record['id']}" not in agent.tags()
     assert answers(pod_on_node.url)
     assert Journal(db).open_faults() == []
@@ -333,19 +347,9 @@ def test_a_killed_monkeys_fault_is_reverted_from_the_journal(
 ) -> None:
     """SIGKILL in the middle of a one-hour partition: `revert --all`, a new process with only
     the journal, asks the recorded agent to remove it."""
-    db = tmp_path / "journal.db"
-    env = monkey_env(kubesim, agent.namespace, tmp_path)
-    attack = start_attack(write_policy(tmp_path, pod_on_node.namespace, "1h"), db, env)
-    try:
-        wait_for(fault_applied(agent, pod_on_node.url, db), "the partition to hold", 15)
-    finally:
-        attack.kill()
-        attack.communicate(timeout=10)
-    tag = journal_tag(db)
+    tag, db, env = killed_once_it_holds(kubesim, pod_on_node, agent, tmp_path, "1h", wait_for)
     assert not answers(pod_on_node.url)
-    result = run_cli("revert", "--all", "-o", "json", db=db, env=env)
-    assert result.returncode == 0, result.stderr
-    assert [row["result"] for row in json.loads(result.stdout)] == ["reverted"]
+    assert revert_all(db, env) == ["reverted"]
     assert tag not in agent.tags()
     assert answers(pod_on_node.url)
 
@@ -355,18 +359,9 @@ def test_the_keeper_ends_the_fault_at_its_deadline(
 ) -> None:
     """Nobody reverts (the monkey is killed): the keeper removes the fault by itself after its
     duration; a later revert finds the pod already clean."""
-    db = tmp_path / "journal.db"
-    env = monkey_env(kubesim, agent.namespace, tmp_path)
-    attack = start_attack(write_policy(tmp_path, pod_on_node.namespace, "2s"), db, env)
-    try:
-        wait_for(fault_applied(agent, pod_on_node.url, db), "the partition to hold", 15)
-    finally:
-        attack.kill()
-        attack.communicate(timeout=10)
-    tag = journal_tag(db)
+    tag, db, env = killed_once_it_holds(kubesim, pod_on_node, agent, tmp_path, "2s", wait_for)
     wait_for(lambda: tag not in agent.tags() and answers(pod_on_node.url), "the fault's end", 15)
-    result = run_cli("revert", "--all", "-o", "json", db=db, env=env)
-    assert [row["result"] for row in json.loads(result.stdout)] == ["already_clean"]
+    assert revert_all(db, env) == ["already_clean"]
 
 
 def test_a_pod_that_is_not_on_the_agents_node_is_gone(agent: Agent) -> None:
@@ -455,28 +450,6 @@ def ours_in(pod: PodOnNode, tag: str | None) -> list[str]:
     rules = [line for line in in_sandbox(pod, "iptables-save").splitlines() if f'"{tag}"' in line]
     qdiscs = in_sandbox(pod, "tc", "qdisc", "show").splitlines()
     return rules + [line for line in qdiscs if f" {handle_for(tag)} " in line]
-
-
-def attack_on_pod(
-    kubesim: KubeSim, pod: PodOnNode, agent: Agent, tmp_path: Path, duration: str, **fault: Any
-) -> tuple[subprocess.Popen[str], Path]:
-    """`chaosmonkey attack` with `fault` on the pod, started; the process and its journal."""
-    db = tmp_path / "journal.db"
-    policy = write_policy(tmp_path, pod.namespace, duration, **fault)
-    return start_attack(policy, db, monkey_env(kubesim, agent.namespace, tmp_path)), db
-
-
-def finished(attack: subprocess.Popen[str]) -> dict[str, Any]:
-    """The attack's record once it ends on its own: recovered and reverted."""
-    try:
-        stdout, stderr = attack.communicate(timeout=60)
-    finally:
-        if attack.poll() is None:
-            attack.kill()
-    assert attack.returncode == 0, stderr
-    (record,) = json.loads(stdout)
-    assert (record["status"], record["revert"]) == ("recovered", "reverted"), record
-    return dict(record)
 
 
 def test_latency_delays_the_pods_requests_by_its_delay(
@@ -590,9 +563,8 @@ def test_an_unreachable_agent_fails_the_attack_cleanly(
     """The pod's node has an agent pod, but nothing answers at its address: the attack exits
     non-zero with one line naming the agent, the journal records it failed with no open fault,
     and the pod was not touched."""
-    node = kubesim.get("pods", pod_on_node.namespace, "web")["spec"]["nodeName"]  # type: ignore[index]
     port = free_port()  # nobody listens there
-    env = monkey_env(kubesim, agent_pod(kubesim, node, port), tmp_path)
+    env = monkey_env(kubesim, agent_pod(kubesim, node_of(kubesim, pod_on_node), port), tmp_path)
     db = tmp_path / "journal.db"
     policy = write_policy(tmp_path, pod_on_node.namespace, "3s")
     result = run_cli("attack", "--policy", str(policy), "-o", "json", db=db, env=env)
@@ -615,8 +587,7 @@ def test_a_host_network_pod_is_refused(
     nothing open in the journal."""
     kubesim.create_pod(pod_on_node.namespace, "node-web", labels={"app": "node-web"},
                        host_network=True)
-    node = kubesim.get("pods", pod_on_node.namespace, "web")["spec"]["nodeName"]  # type: ignore[index]
-    place(kubesim, pod_on_node.namespace, "node-web", node)
+    place(kubesim, pod_on_node.namespace, "node-web", node_of(kubesim, pod_on_node))
     db = tmp_path / "journal.db"
     policy = write_policy(tmp_path, pod_on_node.namespace, "3s")
     document = yaml.safe_load(policy.read_text())

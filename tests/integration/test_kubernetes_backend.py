@@ -46,6 +46,14 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
+def web_shop(kube: Kube, replicas: int) -> str:
+    """A new namespace with a Deployment `web` (app=web) of `replicas` pods; its name."""
+    shop = unique("shop")
+    kube.create_namespace(shop)
+    kube.create_deployment(shop, "web", replicas=replicas, labels={"app": "web"})
+    return shop
+
+
 def connect(kube: Kube, tmp_path: Path, token: str = ADMIN_TOKEN, **env: str) -> KubernetesBackend:
     kubeconfig = kube.write_kubeconfig(tmp_path / f"kubeconfig-{token}", token=token)
     return KubernetesBackend.connect({"KUBECONFIG": str(kubeconfig), **env})
@@ -166,9 +174,7 @@ def test_exclusions_leave_pods_listed_but_never_eligible(
 ) -> None:
     """Protected pods and hostNetwork pods count in their groups but are not candidates;
     allowHostNetwork lets the hostNetwork ones in."""
-    shop = unique("shop")
-    kube.create_namespace(shop)
-    kube.create_deployment(shop, "web", replicas=2, labels={"app": "web"})
+    shop = web_shop(kube, replicas=2)
     kube.create_daemonset(shop, "agent", pods=2, labels={"app": "agent"}, host_network=True)
     kube.create_pod(shop, "keep", labels={"app": "keep", "chaosmonkey.io/protected": "true"})
     scope = Targets(namespaces=[shop])
@@ -302,9 +308,7 @@ def test_grace_periods_reach_the_api(kubesim: KubeSim, backend: KubernetesBacken
     """gracePeriod 0 removes the pod at once; a longer one leaves it terminating with that
     grace period, as `kubectl delete --grace-period` does."""
     kubesim.termination_s = 1.0
-    shop = unique("shop")
-    kubesim.create_namespace(shop)
-    kubesim.create_deployment(shop, "web", replicas=2, labels={"app": "web"})
+    shop = web_shop(kubesim, replicas=2)
     first, second = backend.list_targets(Targets(namespaces=[shop]))
     backend.apply(
         backend.plan("a1", first, KillFault(type="kill", grace_period=timedelta(seconds=3)))
@@ -320,9 +324,7 @@ def test_an_eviction_a_budget_forbids_changes_nothing(
     kube: Kube, backend: KubernetesBackend
 ) -> None:
     """429 from the Eviction API: FaultRefused naming the budget; the pod is still there."""
-    shop = unique("shop")
-    kube.create_namespace(shop)
-    kube.create_deployment(shop, "web", replicas=2, labels={"app": "web"})
+    shop = web_shop(kube, replicas=2)
     kube.create_pdb(shop, "web-pdb", match_labels={"app": "web"}, min_available=2)
     target = backend.list_targets(Targets(namespaces=[shop]))[0]
     before = uids(kube, shop)
@@ -336,9 +338,7 @@ def test_a_refused_eviction_is_recorded_as_skipped(
     kube: Kube, backend: KubernetesBackend, tmp_path: Path
 ) -> None:
     """Through the engine, the budget's refusal is a skipped attack, not a failed one."""
-    shop = unique("shop")
-    kube.create_namespace(shop)
-    kube.create_deployment(shop, "web", replicas=2, labels={"app": "web"})
+    shop = web_shop(kube, replicas=2)
     kube.create_pdb(shop, "web-pdb", match_labels={"app": "web"}, max_unavailable=0)
     before = uids(kube, shop)
     record = run_attack(backend, tmp_path, {"namespaces": [shop]}, {"type": "evict"})
@@ -396,9 +396,7 @@ def test_an_attack_leaves_an_event_on_its_pod(
 ) -> None:
     """A Warning Event in the pod's namespace, about that very pod (its uid), from chaosmonkey,
     naming the policy, the attack and what was done; the API accepts its times as given."""
-    shop = unique("shop")
-    kube.create_namespace(shop)
-    kube.create_deployment(shop, "web", replicas=2, labels={"app": "web"})
+    shop = web_shop(kube, replicas=2)
     record = run_attack(backend, tmp_path, {"namespaces": [shop]}, fault)
     assert record.outcome is Outcome.RECOVERED, record.reason
     [event] = events_on(kube_client, shop, record.target.name)
@@ -429,9 +427,7 @@ def test_a_refused_eviction_leaves_a_normal_event(
     kube: Kube, backend: KubernetesBackend, kube_client: ApiClient, tmp_path: Path
 ) -> None:
     """The budget held and nothing changed: a Normal event says so, with the API's reason."""
-    shop = unique("shop")
-    kube.create_namespace(shop)
-    kube.create_deployment(shop, "web", replicas=2, labels={"app": "web"})
+    shop = web_shop(kube, replicas=2)
     kube.create_pdb(shop, "web-pdb", match_labels={"app": "web"}, max_unavailable=0)
     record = run_attack(backend, tmp_path, {"namespaces": [shop]}, {"type": "evict"})
     assert record.outcome is Outcome.SKIPPED, record.reason
@@ -449,9 +445,7 @@ def test_events_forbidden_never_stop_an_attack(
 ) -> None:
     """Without the right to create events, kill and evict still happen and recover; one
     warning names the namespace and the missing rule, however many attacks follow."""
-    shop = unique("shop")
-    kubesim.create_namespace(shop)
-    kubesim.create_deployment(shop, "web", replicas=3, labels={"app": "web"})
+    shop = web_shop(kubesim, replicas=3)
     kubesim.add_token("quiet", forbidden=[("create", "events", shop)])
     quiet = connect(kubesim, tmp_path, "quiet")
     with capture_logs() as logs:
@@ -498,9 +492,7 @@ def test_a_missing_namespace_is_named(kube: Kube, backend: KubernetesBackend) ->
 
 def test_forbidden_calls_name_the_missing_rule(kubesim: KubeSim, tmp_path: Path) -> None:
     """403 on listing pods, and on evicting, each with the API's message and the Role rule."""
-    shop = unique("shop")
-    kubesim.create_namespace(shop)
-    kubesim.create_deployment(shop, "web", replicas=2, labels={"app": "web"})
+    shop = web_shop(kubesim, replicas=2)
     kubesim.add_token("blind", forbidden=[("list", "pods", shop)])
     kubesim.add_token("gentle", forbidden=[("create", "pods/eviction", shop)])
     blind = connect(kubesim, tmp_path, "blind")

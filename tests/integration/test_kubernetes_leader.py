@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +21,7 @@ import pytest
 import yaml
 from kubernetes import client, watch
 
-from tests.integration.cli import records, run_cli
+from tests.integration.cli import LoggingMonkey, records, run_cli
 from tests.integration.conftest import WaitFor
 from tests.kubesim import KubeSim
 from tests.kubesim.fixtures import Kube
@@ -38,31 +34,20 @@ RENEW_SLACK_S = 2.0  # process scheduling and the API round trips of one beat
 TIMEOUT_S = 180.0 if os.environ.get("KUBECONFIG") else 30.0
 
 
-class Monkey:
+class Monkey(LoggingMonkey):
     """A `chaosmonkey run` process on the Lease, logging JSON lines (debug too) to its file."""
 
     def __init__(self, directory: Path, name: str, kubeconfig: Path, lease_s: float) -> None:
         """Runs the policies of `directory` with the journal `name`.db, on the Lease of the
         policy's namespace."""
         self.db = directory / f"{name}.db"
-        self.log = directory / f"{name}.log"
-        with self.log.open("w") as sink:
-            self.process = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "chaosmonkey", "--log-level", "debug", "run"),
-                    *("--policies", str(directory / "policies"), "--db", str(self.db)),
-                    *("--metrics-port", "0", "--metrics-address", "127.0.0.1"),
-                    *("--lease-name", _lease_name(directory), "--lease-seconds", f"{lease_s:g}"),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=sink,
-                env={**os.environ, "KUBECONFIG": str(kubeconfig)},
-            )
-
-    def events(self, *names: str) -> list[dict[str, Any]]:
-        """Its log lines with one of the events `names`, oldest first."""
-        lines = (_parse(line) for line in self.log.read_text().splitlines())
-        return [line for line in lines if line.get("event") in names]
+        super().__init__(
+            directory / f"{name}.log",
+            *("--policies", str(directory / "policies")),
+            *("--lease-name", _lease_name(directory), "--lease-seconds", f"{lease_s:g}"),
+            db=self.db,
+            env={"KUBECONFIG": str(kubeconfig)},
+        )
 
     def holder(self) -> str | None:
         """Its identity on the Lease, as it logs it at every beat."""
@@ -75,10 +60,6 @@ class Monkey:
         assert result.returncode == 0, result.stderr
         return sorted(records(result), key=lambda record: record["created_at"])
 
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=60)
-
 
 def _lease_name(directory: Path) -> str:
     """NAMESPACE/NAME of the Lease: in the namespace the policy of `directory` attacks."""
@@ -86,28 +67,8 @@ def _lease_name(directory: Path) -> str:
     return f"{policy['spec']['targets']['namespaces'][0]}/{LEASE}"
 
 
-def _parse(line: str) -> dict[str, Any]:
-    """A JSON log line; {} for anything else (a library's warning, say)."""
-    try:
-        parsed = json.loads(line)
-    except json.JSONDecodeError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
-
-
 def _timestamp(event: dict[str, Any]) -> float:
     return datetime.fromisoformat(event["timestamp"]).timestamp()
-
-
-@pytest.fixture
-def monkeys() -> Iterator[list[Monkey]]:
-    """A list to start monkeys into; any still running at the end is killed."""
-    started: list[Monkey] = []
-    yield started
-    for monkey in started:
-        if monkey.process.poll() is None:
-            monkey.process.kill()
-            monkey.process.wait()
 
 
 @pytest.fixture

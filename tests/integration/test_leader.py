@@ -3,12 +3,7 @@ the other stands by, and takes over within the lease time when the leader is kil
 
 from __future__ import annotations
 
-import json
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
@@ -17,7 +12,7 @@ from typing import Any
 import pytest
 
 from chaosmonkey.journal import Journal
-from tests.integration.cli import records, run_cli, unique_app, write_policy
+from tests.integration.cli import LoggingMonkey, records, run_cli, unique_app, write_policy
 from tests.integration.conftest import RunTarget, WaitFor
 
 pytestmark = pytest.mark.docker
@@ -27,55 +22,15 @@ WATCH_S = 12.0  # how long the two monkeys are watched attacking as one
 MARGIN_S = 3.0  # a lease beat, process start-up, the takeover's own reverts
 
 
-class Monkey:
-    """A `chaosmonkey run` process logging JSON lines (debug included) to a file of its own."""
+class Monkey(LoggingMonkey):
+    """A `chaosmonkey run` process on the journal's lease, logging to a file of its own."""
 
     def __init__(self, policies: Path, db: Path, log: Path, lease_s: float) -> None:
-        self.log = log
-        with log.open("w") as sink:
-            self.process = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "chaosmonkey", "--log-level", "debug", "run"),
-                    *("--policies", str(policies), "--db", str(db)),
-                    *("--metrics-port", "0", "--metrics-address", "127.0.0.1"),
-                    *("--lease-seconds", str(lease_s)),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=sink,
-            )
-
-    def events(self, *names: str) -> list[dict[str, Any]]:
-        """Its log lines with one of the events `names`, oldest first."""
-        lines = (_parse(line) for line in self.log.read_text().splitlines())
-        return [line for line in lines if line.get("event") in names]
+        super().__init__(log, "--policies", str(policies), "--lease-seconds", str(lease_s), db=db)
 
     def attack_ids(self) -> set[str]:
         """The attacks this process started (and wrote to the journal), by its own log."""
         return {line["attack_id"] for line in self.events("attack_recorded", "attack_not_run")}
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
-        self.process.send_signal(sig)
-        return self.process.wait(timeout=30)
-
-
-def _parse(line: str) -> dict[str, Any]:
-    """A JSON log line; {} for anything else (a warning of a library, say)."""
-    try:
-        parsed = json.loads(line)
-    except json.JSONDecodeError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
-
-
-@pytest.fixture
-def monkeys(tmp_path: Path) -> Iterator[list[Monkey]]:
-    """A list to start monkeys into; any still running at the end is killed."""
-    started: list[Monkey] = []
-    yield started
-    for monkey in started:
-        if monkey.process.poll() is None:
-            monkey.process.kill()
-            monkey.process.wait()
 
 
 def start_two(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from docker.models.containers import Container
 
 from chaosmonkey.journal import Journal
 from chaosmonkey.netfaults.keeper import find_keepers
-from tests.integration.cli import records, run_cli, unique_app, write_policy
+from tests.integration.cli import records, run_cli, start_cli, unique_app, write_policy
 from tests.integration.conftest import Monkey, RunTarget, WaitFor, free_port
 
 pytestmark = pytest.mark.docker
@@ -55,23 +54,7 @@ def db(tmp_path: Path) -> Iterator[Path]:
 
 
 def start_attack(policy: Path, db: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "chaosmonkey",
-            "attack",
-            "--policy",
-            str(policy),
-            "--db",
-            str(db),
-            "--output",
-            "json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_cli("attack", "--policy", str(policy), "--output", "json", db=db)
 
 
 def test_partition_reject_refuses_at_once_then_is_reverted(

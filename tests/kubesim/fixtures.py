@@ -1,10 +1,11 @@
 """The `kube` fixture: the simulator by default, the cluster KUBECONFIG names when it is set.
 
 Both offer the same creation methods (`create_namespace`, `create_deployment`, ...), `pods` and
-`write_kubeconfig`. On a real cluster, objects are made through the client from an image every
-node has (CHAOSMONKEY_KUBE_IMAGE, default the pause image), workloads are waited for until ready,
-and the namespaces made are deleted at the end. `kubesim` is the simulator alone (skipped on a real
-cluster); `real_kube` the real cluster alone (skipped here with "KUBECONFIG is not set").
+`write_kubeconfig` (the `Kube` base class, cluster.py). On a real cluster, objects are made through
+the client from an image every node has (CHAOSMONKEY_KUBE_IMAGE, default the pause image),
+workloads are waited for until ready, and the namespaces made are deleted at the end. `kubesim` is
+the simulator alone (skipped on a real cluster); `real_kube` the real cluster alone (skipped here
+with "KUBECONFIG is not set").
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from tests.kubesim import objects
+from tests.kubesim.cluster import Kube
 from tests.kubesim.rbac import ADMIN_TOKEN
 from tests.kubesim.sim import KubeSim
 
@@ -31,69 +33,7 @@ READY_TIMEOUT_S = 180.0
 NO_KUBECONFIG = "KUBECONFIG is not set"
 
 
-class Kube(Protocol):
-    """What the `kube` fixture yields, simulator or real cluster."""
-
-    is_simulator: bool
-
-    def write_kubeconfig(
-        self, path: str | Path, token: str = ..., namespace: str = ...
-    ) -> Path: ...
-    def create_namespace(
-        self,
-        name: str,
-        labels: dict[str, str] | None = None,
-        annotations: dict[str, str] | None = None,
-    ) -> Obj: ...
-    def create_deployment(
-        self,
-        namespace: str,
-        name: str,
-        replicas: int = 1,
-        labels: dict[str, str] | None = None,
-        ready_after_s: float | None = None,
-        host_network: bool = False,
-    ) -> Obj: ...
-    def create_statefulset(
-        self,
-        namespace: str,
-        name: str,
-        replicas: int = 1,
-        labels: dict[str, str] | None = None,
-        ready_after_s: float | None = None,
-        host_network: bool = False,
-    ) -> Obj: ...
-    def create_daemonset(
-        self,
-        namespace: str,
-        name: str,
-        pods: int = 2,
-        labels: dict[str, str] | None = None,
-        ready_after_s: float | None = None,
-        host_network: bool = False,
-    ) -> Obj: ...
-    def create_pod(
-        self,
-        namespace: str,
-        name: str,
-        labels: dict[str, str] | None = None,
-        phase: str = "Running",
-        ready: bool = True,
-        host_network: bool = False,
-        age_s: float = 0.0,
-    ) -> Obj: ...
-    def create_pdb(
-        self,
-        namespace: str,
-        name: str,
-        match_labels: dict[str, str],
-        min_available: int | str | None = None,
-        max_unavailable: int | str | None = None,
-    ) -> Obj: ...
-    def pods(self, namespace: str | None = None) -> list[Obj]: ...
-
-
-class RealCluster:
+class RealCluster(Kube):
     """The cluster KUBECONFIG names, with the simulator's creation methods."""
 
     is_simulator = False
@@ -124,160 +64,109 @@ class RealCluster:
         shutil.copyfile(self.kubeconfig, target)
         return target
 
-    def create_namespace(
-        self,
-        name: str,
-        labels: dict[str, str] | None = None,
-        annotations: dict[str, str] | None = None,
-    ) -> Obj:
-        body = {
-            "metadata": {"name": name, "labels": labels or {}, "annotations": annotations or {}}
-        }
-        created = self._raw(self.core.create_namespace(body, _preload_content=False))
-        self._namespaces.append(name)
-        return created
-
-    def create_deployment(
-        self,
-        namespace: str,
-        name: str,
-        replicas: int = 1,
-        labels: dict[str, str] | None = None,
-        ready_after_s: float | None = None,
-        host_network: bool = False,
-    ) -> Obj:
-        labels = labels or {"app": name}
-        body = objects.deployment(
-            namespace, name, replicas, labels, _template(name, labels, host_network)
-        )
-        del body["status"]
-        self._raw(self.apps.create_namespaced_deployment(namespace, body, _preload_content=False))
-        return self._ready(
-            "deployments",
-            namespace,
-            name,
-            lambda status: status.get("readyReplicas", 0) == replicas,
-        )
-
-    def create_statefulset(
-        self,
-        namespace: str,
-        name: str,
-        replicas: int = 1,
-        labels: dict[str, str] | None = None,
-        ready_after_s: float | None = None,
-        host_network: bool = False,
-    ) -> Obj:
-        labels = labels or {"app": name}
-        body = objects.statefulset(
-            namespace, name, replicas, labels, _template(name, labels, host_network)
-        )
-        del body["status"]
-        self._raw(self.apps.create_namespaced_stateful_set(namespace, body, _preload_content=False))
-        return self._ready(
-            "statefulsets",
-            namespace,
-            name,
-            lambda status: status.get("readyReplicas", 0) == replicas,
-        )
-
-    def create_daemonset(
-        self,
-        namespace: str,
-        name: str,
-        pods: int = 2,
-        labels: dict[str, str] | None = None,
-        ready_after_s: float | None = None,
-        host_network: bool = False,
-    ) -> Obj:
-        """One pod per node of the cluster, whatever `pods` says."""
-        labels = labels or {"app": name}
-        body = objects.daemonset(namespace, name, labels, _template(name, labels, host_network))
-        del body["status"]
-        self._raw(self.apps.create_namespaced_daemon_set(namespace, body, _preload_content=False))
-
-        def ready(status: Obj) -> bool:
-            desired = status.get("desiredNumberScheduled", 0)
-            return bool(desired) and status.get("numberReady", 0) == desired
-
-        return self._ready("daemonsets", namespace, name, ready)
-
-    def create_pod(
-        self,
-        namespace: str,
-        name: str,
-        labels: dict[str, str] | None = None,
-        phase: str = "Running",
-        ready: bool = True,
-        host_network: bool = False,
-        age_s: float = 0.0,
-    ) -> Obj:
-        """A bare pod, waited for until Ready; a state a real cluster cannot be told to hold
-        (another phase, not ready, an age) skips the test."""
-        if phase != "Running" or not ready or age_s:
-            pytest.skip("a real cluster cannot hold a pod in a given phase, readiness or age")
-        template = _template(name, labels or {}, host_network)
-        body = {"metadata": {"name": name, **template["metadata"]}, "spec": template["spec"]}
-        self._raw(self.core.create_namespaced_pod(namespace, body, _preload_content=False))
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            pod = self._raw(self.core.read_namespaced_pod(name, namespace, _preload_content=False))
-            conditions = pod.get("status", {}).get("conditions", [])
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
-                return pod
-            if time.monotonic() > deadline:
-                pytest.fail(f"pod {namespace}/{name} not Ready after {READY_TIMEOUT_S} s")
-            time.sleep(0.5)
-
-    def create_pdb(
-        self,
-        namespace: str,
-        name: str,
-        match_labels: dict[str, str],
-        min_available: int | str | None = None,
-        max_unavailable: int | str | None = None,
-    ) -> Obj:
-        body = objects.pdb(namespace, name, match_labels, min_available, max_unavailable)
-        response = self.policy.create_namespaced_pod_disruption_budget(
-            namespace, body, _preload_content=False
-        )
-        return self._raw(response)
-
     def pods(self, namespace: str | None = None) -> list[Obj]:
         if namespace is None:
             listed = self.core.list_pod_for_all_namespaces(_preload_content=False)
         else:
             listed = self.core.list_namespaced_pod(namespace, _preload_content=False)
-        items: list[Obj] = self._raw(listed)["items"]
+        items: list[Obj] = _raw(listed)["items"]
         return sorted(items, key=lambda pod: pod["metadata"]["name"])
 
-    def _ready(self, resource: str, namespace: str, name: str, done: Any) -> Obj:
-        read = {
-            "deployments": self.apps.read_namespaced_deployment,
-            "statefulsets": self.apps.read_namespaced_stateful_set,
-            "daemonsets": self.apps.read_namespaced_daemon_set,
-        }[resource]
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            workload = self._raw(read(name, namespace, _preload_content=False))
-            if done(workload.get("status", {})):
-                return workload
-            if time.monotonic() > deadline:
-                pytest.fail(f"{resource} {namespace}/{name} not ready after {READY_TIMEOUT_S} s")
-            time.sleep(0.5)
+    # How objects are made here -----------------------------------------------------------------
 
-    @staticmethod
-    def _raw(response: Any) -> Obj:
-        document: Obj = json.loads(response.data)
-        return document
+    def _pod_template(self, name: str, labels: dict[str, str], host_network: bool) -> Obj:
+        """The simulator's template, with an image every node has and no ports."""
+        template = objects.pod_template(name, labels, host_network)
+        container = template["spec"]["containers"][0]
+        container["image"] = REAL_IMAGE
+        del container["ports"]
+        return template
+
+    def _create_namespace(
+        self, name: str, labels: dict[str, str], annotations: dict[str, str]
+    ) -> Obj:
+        body = {"metadata": {"name": name, "labels": labels, "annotations": annotations}}
+        created = _raw(self.core.create_namespace(body, _preload_content=False))
+        self._namespaces.append(name)
+        return created
+
+    def _create_workload(
+        self, resource: str, workload: Obj, ready_after_s: float | None, nodes: int = 0
+    ) -> Obj:
+        """Creates the workload (its status left to the cluster) and waits until it is ready."""
+        calls: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+            "deployments": (
+                self.apps.create_namespaced_deployment,
+                self.apps.read_namespaced_deployment,
+            ),
+            "statefulsets": (
+                self.apps.create_namespaced_stateful_set,
+                self.apps.read_namespaced_stateful_set,
+            ),
+            "daemonsets": (
+                self.apps.create_namespaced_daemon_set,
+                self.apps.read_namespaced_daemon_set,
+            ),
+        }
+        create, read = calls[resource]
+        namespace, name = workload["metadata"]["namespace"], workload["metadata"]["name"]
+        del workload["status"]
+        _raw(create(namespace, workload, _preload_content=False))
+        return _wait_until(
+            lambda: _raw(read(name, namespace, _preload_content=False)),
+            lambda found: _workload_ready(resource, found),
+            f"{resource} {namespace}/{name}",
+        )
+
+    def _create_pod(
+        self, namespace: str, name: str, template: Obj, phase: str, ready: bool, age_s: float
+    ) -> Obj:
+        if phase != "Running" or not ready or age_s:
+            pytest.skip("a real cluster cannot hold a pod in a given phase, readiness or age")
+        body = {"metadata": {"name": name, **template["metadata"]}, "spec": template["spec"]}
+        _raw(self.core.create_namespaced_pod(namespace, body, _preload_content=False))
+        return _wait_until(
+            lambda: _raw(self.core.read_namespaced_pod(name, namespace, _preload_content=False)),
+            _pod_ready,
+            f"pod {namespace}/{name}",
+        )
+
+    def _create_pdb(self, budget: Obj) -> Obj:
+        namespace = budget["metadata"]["namespace"]
+        response = self.policy.create_namespaced_pod_disruption_budget(
+            namespace, budget, _preload_content=False
+        )
+        return _raw(response)
 
 
-def _template(name: str, labels: dict[str, str], host_network: bool) -> Obj:
-    template = objects.pod_template(name, labels, host_network)
-    container = template["spec"]["containers"][0]
-    container["image"] = REAL_IMAGE
-    del container["ports"]
-    return template
+def _raw(response: Any) -> Obj:
+    document: Obj = json.loads(response.data)
+    return document
+
+
+def _wait_until(read: Callable[[], Obj], done: Callable[[Obj], bool], what: str) -> Obj:
+    """Reads the object every half second until `done` holds for it; fails after the timeout."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while True:
+        found = read()
+        if done(found):
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not ready after {READY_TIMEOUT_S} s")
+        time.sleep(0.5)
+
+
+def _workload_ready(resource: str, workload: Obj) -> bool:
+    status = workload.get("status", {})
+    if resource == "daemonsets":
+        desired = status.get("desiredNumberScheduled", 0)
+        return bool(desired) and status.get("numberReady", 0) == desired
+    return bool(status.get("readyReplicas", 0) == workload["spec"]["replicas"])
+
+
+def _pod_ready(pod: Obj) -> bool:
+    conditions = pod.get("status", {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from aiohttp import web
 from tests.kubesim import kubelet as kubelet_module
 from tests.kubesim import objects
 from tests.kubesim.api import Api
+from tests.kubesim.cluster import Kube
 from tests.kubesim.controllers import Controllers
 from tests.kubesim.disruption import Disruption, budget_status
 from tests.kubesim.kubelet import Kubelet, Timing
@@ -35,7 +36,7 @@ CALL_TIMEOUT_S = 30.0
 PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 
 
-class KubeSim:
+class KubeSim(Kube):
     """A Kubernetes API server simulator on 127.0.0.1, for the real `kubernetes` client.
 
     Use as a context manager: `with KubeSim() as sim: ...`; `sim.url` is where it listens.
@@ -188,93 +189,31 @@ class KubeSim:
 
     # Objects -----------------------------------------------------------------------------------
 
-    def create_namespace(
-        self,
-        name: str,
-        labels: dict[str, str] | None = None,
-        annotations: dict[str, str] | None = None,
+    def _pod_template(self, name: str, labels: dict[str, str], host_network: bool) -> Obj:
+        return objects.pod_template(name, labels, host_network)
+
+    def _create_namespace(
+        self, name: str, labels: dict[str, str], annotations: dict[str, str]
     ) -> Obj:
-        namespace = objects.namespace(name, labels or {}, annotations or {})
+        namespace = objects.namespace(name, labels, annotations)
         return self.call(lambda: _copy(self._add("namespaces", namespace)))
 
-    def create_deployment(
-        self,
-        namespace: str,
-        name: str,
-        replicas: int = 1,
-        labels: dict[str, str] | None = None,
-        ready_after_s: float | None = None,
-        host_network: bool = False,
+    def _create_workload(
+        self, resource: str, workload: Obj, ready_after_s: float | None, nodes: int = 0
     ) -> Obj:
-        """A Deployment, its ReplicaSet `name-<hash>` and pods `name-<hash>-<5>`. The first pods
-        are stored Running and Ready; replacements go through Pending and readiness."""
-        labels = labels or {"app": name}
-        template = objects.pod_template(name, labels, host_network)
-        deployment = objects.deployment(namespace, name, replicas, labels, template)
-        return self.call(lambda: self._add_workload("deployments", deployment, ready_after_s))
+        return self.call(lambda: self._add_workload(resource, workload, ready_after_s, nodes))
 
-    def create_statefulset(
-        self,
-        namespace: str,
-        name: str,
-        replicas: int = 1,
-        labels: dict[str, str] | None = None,
-        ready_after_s: float | None = None,
-        host_network: bool = False,
+    def _create_pod(
+        self, namespace: str, name: str, template: Obj, phase: str, ready: bool, age_s: float
     ) -> Obj:
-        """A StatefulSet and its pods `name-0` ... `name-(replicas-1)`."""
-        labels = labels or {"app": name}
-        template = objects.pod_template(name, labels, host_network)
-        statefulset = objects.statefulset(namespace, name, replicas, labels, template)
-        return self.call(lambda: self._add_workload("statefulsets", statefulset, ready_after_s))
-
-    def create_daemonset(
-        self,
-        namespace: str,
-        name: str,
-        pods: int = 2,
-        labels: dict[str, str] | None = None,
-        ready_after_s: float | None = None,
-        host_network: bool = False,
-    ) -> Obj:
-        """A DaemonSet with one pod on each of `pods` simulated nodes."""
-        labels = labels or {"app": name}
-        template = objects.pod_template(name, labels, host_network)
-        daemonset = objects.daemonset(namespace, name, labels, template)
-        return self.call(
-            lambda: self._add_workload("daemonsets", daemonset, ready_after_s, nodes=pods)
-        )
-
-    def create_pod(
-        self,
-        namespace: str,
-        name: str,
-        labels: dict[str, str] | None = None,
-        phase: str = "Running",
-        ready: bool = True,
-        host_network: bool = False,
-        age_s: float = 0.0,
-    ) -> Obj:
-        """A bare pod (no owner) held in the given state: nothing moves it on by itself."""
         if phase not in PHASES:
             raise ValueError(f"phase {phase!r}: expected one of {', '.join(PHASES)}")
-        template = objects.pod_template(name, labels or {}, host_network)
         pod = objects.pod_from_template(template, namespace, name, None)
         created = objects.now(-age_s)
         pod["metadata"]["creationTimestamp"] = created
         return self.call(lambda: self._add_pod(pod, phase, ready, created))
 
-    def create_pdb(
-        self,
-        namespace: str,
-        name: str,
-        match_labels: dict[str, str],
-        min_available: int | str | None = None,
-        max_unavailable: int | str | None = None,
-    ) -> Obj:
-        """A PodDisruptionBudget (policy/v1) over the pods with `match_labels`."""
-        budget = objects.pdb(namespace, name, match_labels, min_available, max_unavailable)
-
+    def _create_pdb(self, budget: Obj) -> Obj:
         def add() -> Obj:
             budget["status"] = budget_status(self.store, budget, None)
             return _copy(self._add("poddisruptionbudgets", budget))

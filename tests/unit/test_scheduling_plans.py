@@ -5,7 +5,6 @@ row whose time passed while no monkey ran is logged, counted and marked missed, 
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -24,6 +23,7 @@ from chaosmonkey.model import Target
 from chaosmonkey.planning import PlannedRun, PlanStore, Skipped, draw_plan
 from chaosmonkey.policy.models import Policy
 from tests.unit.fakes import FakeBackend
+from tests.waiting import wait_until
 
 ALL_DAY = {"timezone": "UTC", "start": "00:00", "end": "23:59:59"}
 TARGETS = [
@@ -77,14 +77,6 @@ def seed(db: Path, *rows: PlannedRun) -> None:
     """Today's plan of policy cm, stored as `chaosmonkey plan` or an earlier monkey would."""
     with PlanStore(db) as store:
         store.save("cm", today(), rows)
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import queue
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from chaosmonkey.scheduling import (
     date_trigger,
     trigger_for,
 )
+from tests.waiting import wait_until
 
 FIRED: queue.Queue[str] = queue.Queue()  # what `fire` was called with, from the job threads
 GRACE = timedelta(seconds=1)
@@ -39,14 +40,6 @@ def fired() -> list[str]:
     while not FIRED.empty():
         names.append(FIRED.get_nowait())
     return names
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def policy(schedule: dict[str, Any]) -> Policy:
