@@ -58,12 +58,12 @@ def remove_orphans_in(executor: Executor, uid: str, proc: Path = PROC) -> int:
     for tag in orphans:
         report = remove_tagged(executor, tag)
         rules = sum(len(lines) for lines in report.rules_removed.values())
-        log.warning("orphan_removed", pod_uid=uid, tag=tag, rules=rules,
-                    qdiscs=list(report.qdiscs_removed))
+        log.warning(
+            "orphan_removed", pod_uid=uid, tag=tag, rules=rules, qdiscs=list(report.qdiscs_removed)
+        )
     accounted = {handle_for(tag) for tag in found.tags | live}  # removed above, or live
     untagged = [root for root in found.qdiscs if root.handle not in accounted]
     for root in untagged:
         remove_qdisc(executor, root)
-        log.warning("orphan_removed", pod_uid=uid, tag=None, qdisc=root.handle,
-                    device=root.device)
+        log.warning("orphan_removed", pod_uid=uid, tag=None, qdisc=root.handle, device=root.device)
     return len(orphans) + len(untagged)

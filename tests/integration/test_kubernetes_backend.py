@@ -36,6 +36,7 @@ from tests.integration.conftest import free_port
 from tests.kubesim import KubeSim
 from tests.kubesim.fixtures import Kube
 from tests.kubesim.rbac import ADMIN_TOKEN
+from tests.waiting import wait_until
 
 READY_AFTER_S = 0.7  # the simulator's delay from a replacement pod running to Ready
 RECOVERY_BOUND_S = 10.0  # far above what the simulator takes; a real cluster pulls no image
@@ -251,7 +252,8 @@ def test_a_fault_is_detected_and_recovery_measured(
     record = run_attack(backend, tmp_path, {"namespaces": [shop], "selector": "app=web"}, fault)
     assert record.outcome is Outcome.RECOVERED, record.reason
     assert record.target.id in before
-    assert record.target.id not in uids(kube, shop)
+    # A graceful deletion may outlast the recovery: the old pod goes within its grace period.
+    wait_until(lambda: record.target.id not in uids(kube, shop), "the attacked pod to be gone")
     assert record.time_to_detect_seconds is not None
     assert record.time_to_detect_seconds < RECOVERY_BOUND_S
     assert record.recovery_seconds is not None
