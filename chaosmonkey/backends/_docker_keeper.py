@@ -8,6 +8,7 @@ import contextlib
 import json
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from docker import APIClient
@@ -45,16 +46,26 @@ def remove_in_helper(api: APIClient, own_id: str, target: Target, tag: str) -> d
     return report
 
 
-def stop_helpers(api: APIClient, tag: str) -> int:
+@dataclass(frozen=True)
+class StoppedHelpers:
+    running: int  # helpers still holding the fault when stopped
+    cleaned: bool  # there were helpers, and each keeper removed its changes (exit code 0)
+
+
+def stop_helpers(api: APIClient, tag: str) -> StoppedHelpers:
     """Stops (SIGTERM: the keeper removes its fault) and removes the helpers of `tag`."""
     helpers = api.containers(all=True, filters={"label": f"{KEEPER_LABEL}={tag}"})
+    running, exit_codes = 0, []
     for helper in helpers:
+        running += helper["State"] == "running"
         try:
             api.stop(helper["Id"], timeout=int(STOP_TIMEOUT_S))
+            exit_codes.append(api.inspect_container(helper["Id"])["State"]["ExitCode"])
         except NotFound:
+            exit_codes.append(None)
             continue
         _remove(api, helper["Id"])
-    return len(helpers)
+    return StoppedHelpers(running, bool(exit_codes) and all(code == 0 for code in exit_codes))
 
 
 def _run(api: APIClient, own_id: str, target: Target, args: list[str], tag: str) -> str:

@@ -43,14 +43,16 @@ def apply_network(api: APIClient, injection: Injection, own_id: str | None) -> f
     runs in a container (`own_id`), in a helper container sharing that namespace."""
     target = injection.target
     pid = _pid(_inspect(api, target), target)
-    started = time.time()
     keeper = KeeperSpec.from_json(injection.params["keeper"])
-    deadline = started + float(injection.params["duration_s"]) + KEEPER_GRACE_S
-    spec = KeeperSpec(keeper.tag, deadline, keeper.changes, keeper.proxy)
-    if own_id is None:
-        launch_keeper(pid, spec)
-    else:
+    hold_s = float(injection.params["duration_s"]) + KEEPER_GRACE_S
+    if own_id is not None:
+        # Creating the helper may take seconds: its keeper holds from when it has applied the
+        # fault, and the fault is in place from its ready line on.
+        spec = KeeperSpec(keeper.tag, 0.0, keeper.changes, keeper.proxy, hold_s=hold_s)
         launch_helper(api, own_id, target, spec)
+        return time.time()
+    started = time.time()
+    launch_keeper(pid, KeeperSpec(keeper.tag, started + hold_s, keeper.changes, keeper.proxy))
     return started
 
 
@@ -84,9 +86,11 @@ def _revert_from_container(
         _pid(_inspect(api, injection.target), injection.target)
     except TargetGone:
         return RevertResult.TARGET_GONE
+    if stopped.cleaned:  # each keeper removed its changes and exited 0: no second helper needed
+        return RevertResult.REVERTED if stopped.running else RevertResult.ALREADY_CLEAN
     report = remove_in_helper(api, own_id, injection.target, tag)
     removed = report["rules_removed"] or report["qdiscs_removed"]
-    return RevertResult.REVERTED if stopped or removed else RevertResult.ALREADY_CLEAN
+    return RevertResult.REVERTED if stopped.running or removed else RevertResult.ALREADY_CLEAN
 
 
 def resolve(api: APIClient, destinations: list[str]) -> list[Destination]:

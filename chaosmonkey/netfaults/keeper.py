@@ -46,14 +46,17 @@ class KeeperSpec:
     deadline: float  # epoch seconds: the fault ends then, whatever happens to the monkey
     changes: list[Change] = field(default_factory=list)
     proxy: ProxySpec | None = None
+    # Instead of `deadline`: the fault ends this long after it is applied, for a keeper whose
+    # start may take long (a helper container is created first).
+    hold_s: float | None = None
 
     def to_json(self) -> str:
         changes = [{"kind": type(c).__name__, **asdict(c)} for c in self.changes]
         proxy = asdict(self.proxy) if self.proxy else None
-        return json.dumps(
-            {"tag": self.tag, "deadline": self.deadline, "changes": changes, "proxy": proxy},
-            separators=(",", ":"),
-        )
+        fields = {"tag": self.tag, "deadline": self.deadline, "changes": changes, "proxy": proxy}
+        if self.hold_s is not None:
+            fields["hold_s"] = self.hold_s
+        return json.dumps(fields, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> KeeperSpec:
@@ -66,7 +69,9 @@ class KeeperSpec:
             else:
                 changes.append(Qdisc(**item))
         proxy = ProxySpec(**data["proxy"]) if data["proxy"] else None
-        return cls(data["tag"], float(data["deadline"]), changes, proxy)
+        hold_s = data.get("hold_s")
+        hold = float(hold_s) if hold_s is not None else None
+        return cls(data["tag"], float(data["deadline"]), changes, proxy, hold)
 
 
 class LocalExecutor:
@@ -96,8 +101,9 @@ def run(spec: KeeperSpec) -> int:
     except Exception as error:  # reported to the monkey, which records the attack as failed
         _say({"ready": False, "error": str(error)})
         return 1
+    deadline = spec.deadline if spec.hold_s is None else time.time() + spec.hold_s
     _say({"ready": True, "pid": os.getpid()})
-    stop.wait(max(0.0, spec.deadline - time.time()))
+    stop.wait(max(0.0, deadline - time.time()))
     report = remove_tagged(executor, spec.tag)
     if proxy is not None:
         proxy()
