@@ -13,9 +13,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import docker
 import pytest
@@ -220,6 +220,7 @@ def test_network_faults_from_the_image_run_in_helper_containers(
     docker_client: docker.DockerClient,
     image: str,
     run_target: RunTarget,
+    container_state: Callable[[Container], dict[str, Any]],
     tmp_path: Path,
 ) -> None:
     """Run in a container (socket only, no --pid=host), the monkey partitions a target through a
@@ -242,7 +243,7 @@ def test_network_faults_from_the_image_run_in_helper_containers(
         fetch = ["timeout", "2", "wget", "-q", "-O", "-", url]
         # Until the monkey exits (60 s at most): did a request fail while the fault held?
         deadline, cut = time.monotonic() + 60, False
-        while not cut and _running(monkey) and time.monotonic() < deadline:
+        while not cut and _alive(container_state(monkey)) and time.monotonic() < deadline:
             cut = client.exec_run(fetch).exit_code != 0
             time.sleep(0.1)
         status = monkey.wait(timeout=60)
@@ -258,6 +259,5 @@ def test_network_faults_from_the_image_run_in_helper_containers(
     assert helpers == []
 
 
-def _running(container: Container) -> bool:
-    container.reload()
-    return bool(container.status in ("created", "running"))
+def _alive(state: dict[str, Any]) -> bool:
+    return state.get("Status") in ("created", "running")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from tests.kubesim import objects
 from tests.kubesim.cluster import Kube
 from tests.kubesim.rbac import ADMIN_TOKEN
 from tests.kubesim.sim import KubeSim
+from tests.waiting import wait_until
 
 Obj = dict[str, Any]
 REAL_IMAGE = os.environ.get("CHAOSMONKEY_KUBE_IMAGE", "registry.k8s.io/pause:3.9")
@@ -112,7 +112,7 @@ class RealCluster(Kube):
         namespace, name = workload["metadata"]["namespace"], workload["metadata"]["name"]
         del workload["status"]
         _raw(create(namespace, workload, _preload_content=False))
-        return _wait_until(
+        return _read_until(
             lambda: _raw(read(name, namespace, _preload_content=False)),
             lambda found: _workload_ready(resource, found),
             f"{resource} {namespace}/{name}",
@@ -125,7 +125,7 @@ class RealCluster(Kube):
             pytest.skip("a real cluster cannot hold a pod in a given phase, readiness or age")
         body = {"metadata": {"name": name, **template["metadata"]}, "spec": template["spec"]}
         _raw(self.core.create_namespaced_pod(namespace, body, _preload_content=False))
-        return _wait_until(
+        return _read_until(
             lambda: _raw(self.core.read_namespaced_pod(name, namespace, _preload_content=False)),
             _pod_ready,
             f"pod {namespace}/{name}",
@@ -144,16 +144,16 @@ def _raw(response: Any) -> Obj:
     return document
 
 
-def _wait_until(read: Callable[[], Obj], done: Callable[[Obj], bool], what: str) -> Obj:
+def _read_until(read: Callable[[], Obj], done: Callable[[Obj], bool], what: str) -> Obj:
     """Reads the object every half second until `done` holds for it; fails after the timeout."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while True:
-        found = read()
-        if done(found):
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not ready after {READY_TIMEOUT_S} s")
-        time.sleep(0.5)
+    last: list[Obj] = []
+
+    def ready() -> bool:
+        last[:] = [read()]
+        return done(last[0])
+
+    wait_until(ready, f"{what} to be ready", READY_TIMEOUT_S, interval_s=0.5)
+    return last[0]
 
 
 def _workload_ready(resource: str, workload: Obj) -> bool:
