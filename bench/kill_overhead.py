@@ -1,11 +1,12 @@
 """What chaosmonkey adds to one container kill, against the same kill through the raw Docker SDK.
 
 Run: .venv/bin/python bench/kill_overhead.py [--rounds 15]. Each round kills three fresh running
-containers (all started before any timing): one with `DockerBackend.apply(plan(kill method api))`,
-one with the SDK's `container.kill()` (same engine call, POST /containers/{id}/kill), in an order
-that alternates each round, then one with `method: crash` (inspect + os.kill of the main process
-from the host). Kills are SETTLE_S apart so that one container's teardown does not slow the next
-kill. Exits 1 when the median per-round ratio engine/SDK exceeds 1.15.
+containers (all started before any timing): one with a kill (method api) injected through
+`DockerBackend`, one with the SDK's `container.kill()` (same engine call, POST
+/containers/{id}/kill), in an order that alternates each round, then one with `method: crash`
+(inspect + os.kill of the main process from the host). Kills are SETTLE_S apart so that one
+container's teardown does not slow the next kill. Exits 1 when the median per-round ratio
+engine/SDK exceeds 1.15.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import docker
 from docker.models.containers import Container
 
 from chaosmonkey.backends.docker import DockerBackend
+from chaosmonkey.faults.kill import KillFault
 from chaosmonkey.model import Target
-from chaosmonkey.policy.models import KillFault
 
 TARGET_RATIO = 1.15
 PATHS = ("engine", "sdk", "crash")
@@ -51,9 +52,9 @@ def kill_calls(
     api = KillFault.model_validate({"type": "kill", "method": "api"})
     crash = KillFault.model_validate({"type": "kill", "method": "crash"})
     return {
-        "engine": lambda: backend.apply(backend.plan("bench", targets["engine"], api)),
+        "engine": lambda: api.injection("bench", targets["engine"], backend).apply(backend),
         "sdk": lambda: container["sdk"].kill(),
-        "crash": lambda: backend.apply(backend.plan("bench", targets["crash"], crash)),
+        "crash": lambda: crash.injection("bench", targets["crash"], backend).apply(backend),
     }
 
 
@@ -72,7 +73,7 @@ def own_cost_us(target: Target, calls: int = 2000) -> float:
     samples = []
     for _ in range(calls):
         start = time.perf_counter_ns()
-        backend.apply(backend.plan("bench", target, fault))
+        fault.injection("bench", target, backend).apply(backend)
         samples.append((time.perf_counter_ns() - start) / 1e3)
     backend._client.close()
     return statistics.median(samples)

@@ -1,8 +1,8 @@
 """How long applying and reverting each network fault on a container takes.
 
 Run: .venv/bin/python bench/netfault_apply.py [--rounds 20]. For each fault type, on one running
-target and a peer as destination, times `DockerBackend.apply` (until the keeper in the target's
-namespace says the fault is in place) and `DockerBackend.revert` (until the keeper is gone and
+target and a peer as destination, times the injection's apply (until the keeper in the target's
+namespace says the fault is in place) and its revert (until the keeper is gone and
 no rule of the attack is left). Target: p99 <= 500 ms for both, for every type.
 """
 
@@ -15,10 +15,9 @@ import uuid
 from typing import Any
 
 import _support as bench
-from pydantic import TypeAdapter
 
 from chaosmonkey.backends.docker import DockerBackend
-from chaosmonkey.policy.models import Fault
+from chaosmonkey.faults import parse_fault
 
 TARGET_MS = 500.0
 FAULTS: dict[str, dict[str, Any]] = {
@@ -38,15 +37,15 @@ def p99(values: list[float]) -> float:
 def measure(
     backend: DockerBackend, target: Any, peer: str, spec: dict[str, Any], rounds: int
 ) -> tuple[list[float], list[float]]:
-    fault = TypeAdapter(Fault).validate_python({**spec, "destinations": [peer], "duration": "1h"})
+    fault = parse_fault({**spec, "destinations": [peer], "duration": "1h"})
     applied, reverted = [], []
     for _ in range(rounds):
-        injection = backend.plan(uuid.uuid4().hex[:16], target, fault)
+        injection = fault.injection(uuid.uuid4().hex[:16], target, backend)
         started = time.perf_counter()
-        backend.apply(injection)
+        injection.apply(backend)
         applied.append(bench.ms(time.perf_counter() - started))
         started = time.perf_counter()
-        result = backend.revert(injection)
+        result = injection.revert(backend)
         reverted.append(bench.ms(time.perf_counter() - started))
         assert result.value == "reverted", result
     return applied, reverted

@@ -30,12 +30,13 @@ import _support as bench
 
 from chaosmonkey import logs
 from chaosmonkey.backends.base import Backend
-from chaosmonkey.daemon import Runs, leadership, open_lease
+from chaosmonkey.daemon.leadership import leadership, open_lease
+from chaosmonkey.daemon.runs import Runs
+from chaosmonkey.faults import Injection
 from chaosmonkey.metrics import Metrics
-from chaosmonkey.model import Injection
-from chaosmonkey.planning import PlannedRun, PlanStore
 from chaosmonkey.policy.models import Policy
 from chaosmonkey.runtime import Runtime
+from chaosmonkey.scheduling.planning import PlannedRun, PlanStore
 
 TARGET_MS = 50.0
 START_AFTER_S = 2.0  # the first planned time, after the monkey started

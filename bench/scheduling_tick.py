@@ -20,8 +20,8 @@ from datetime import UTC, date, datetime, timedelta
 from select_targets import CONTAINERS, summary
 
 from chaosmonkey.backends.docker import target_from_summary
-from chaosmonkey.planning import draw_plan
 from chaosmonkey.policy.models import Policy
+from chaosmonkey.scheduling.planning import draw_plan
 from chaosmonkey.selection import eligible
 
 TARGET_MS = 100.0

@@ -11,7 +11,7 @@ import json
 import random
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,11 +20,11 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from chaosmonkey import __version__, killswitch, logs
+from chaosmonkey import __version__, logs
 from chaosmonkey.errors import ChaosMonkeyError
 from chaosmonkey.journal import DB_ENV, DEFAULT_DB, Journal
 from chaosmonkey.model import AttackRecord, Outcome
-from chaosmonkey.policy import load_paths, load_policy
+from chaosmonkey.policy import Policy, load_paths, load_policy
 from chaosmonkey.runtime import Runtime
 
 EXIT_FAILED, EXIT_REVERT_FAILED, EXIT_NOT_RECOVERED = 1, 5, 6
@@ -63,7 +63,7 @@ def cli(log_level: str) -> None:
 def validate(paths: tuple[Path, ...], db: Path) -> None:
     """Check policy files; each error is printed as PATH:LINE: message. Reads no journal:
     --db is accepted so that every command takes the same options."""
-    policies = load_paths(paths)
+    policies = _policies(paths)
     click.echo(f"{len(policies)} valid {'policy' if len(policies) == 1 else 'policies'}", err=True)
 
 
@@ -73,7 +73,7 @@ def validate(paths: tuple[Path, ...], db: Path) -> None:
 @db_option
 def targets(policy_path: Path, output: str, db: Path) -> None:
     """The targets the policy would pick from now."""
-    policy = load_policy(policy_path)
+    policy = _policy(policy_path)
     with Runtime.open(db) as runtime:
         selection = runtime.engine.select(policy)
     if output == "json":
@@ -96,7 +96,7 @@ def targets(policy_path: Path, output: str, db: Path) -> None:
 @db_option
 def attack(policy_path: Path, dry_run: bool, output: str, db: Path) -> None:
     """Run the policy once, now: schedule and window ignored, every other guard kept."""
-    policy = load_policy(policy_path)
+    policy = _policy(policy_path)
     with Runtime.open(db) as runtime, _progress(policy.name) as notify:
         runtime.check_policies([policy])
         runtime.engine.notify = notify
@@ -140,7 +140,7 @@ def run(
     db: Path,
 ) -> None:
     """The daemon: every policy on its schedule, metrics on /metrics."""
-    policies = load_paths([policies_dir])
+    policies = _policies([policies_dir])
     from chaosmonkey.daemon import serve
 
     serve(
@@ -232,7 +232,7 @@ def agent(host: str, port: int, token_file: Path) -> None:
 def halt(reason: str, db: Path) -> None:
     """Kill switch: stop new attacks and revert active ones, until `resume`."""
     with Runtime.open(db) as runtime:
-        reverted = killswitch.halt(runtime.engine, runtime.journal, reason)
+        reverted = runtime.halt(reason)
         left = runtime.journal.active_fault_counts()
     click.echo(f"halted: {reason}; {reverted} fault(s) reverted here, {sum(left.values())} active")
     if left:
@@ -253,13 +253,15 @@ def resume(db: Path) -> None:
 @db_option
 def status(policies_dir: Path | None, output: str, db: Path) -> None:
     """Armed or halted, the next scheduled and planned runs, and the active faults."""
-    from chaosmonkey.planning import PlanStore
+    from chaosmonkey.scheduling.planning import PlanStore
 
     journal = _existing_journal(db)
-    policies = load_paths([policies_dir]) if policies_dir else []
+    policies = _policies([policies_dir]) if policies_dir else []
     with PlanStore(db) as store:
         planned = store.planned_after(datetime.now(UTC))
-    report = killswitch.status(journal, policies, planned)
+    from chaosmonkey import status as status_report
+
+    report = status_report.report(journal, policies, planned)
     if output == "json":
         _print_json(report)
         return
@@ -279,9 +281,9 @@ def status(policies_dir: Path | None, output: str, db: Path) -> None:
 def plan(policies_dir: Path, output: str, db: Path) -> None:
     """Today's Chaos Monkey mode plan: which groups are attacked when, and why others are not.
     Drawn once a day per policy and stored in the journal; later calls print the stored plan."""
-    from chaosmonkey import planning
+    from chaosmonkey.scheduling import planning
 
-    policies = load_paths([policies_dir])
+    policies = _policies([policies_dir])
     with Runtime.open(db) as runtime, planning.PlanStore(db) as store:
         plans = planning.plan_policies(
             store,
@@ -301,6 +303,26 @@ def plan(policies_dir: Path, output: str, db: Path) -> None:
             when = f"{entry.at.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}" if entry.at else "-"
             why = f"left out: {entry.reason}" if entry.reason else entry.status
             click.echo(f"{policy.name}\t{entry.group}\t{when}\t{why}")
+
+
+def _policies(paths: Iterable[Path]) -> list[Policy]:
+    """Every policy in `paths`, each cron schedule checked (see `_checked`)."""
+    return _checked(load_paths(paths))
+
+
+def _policy(path: Path) -> Policy:
+    """The single policy in `path`, its cron schedule checked (see `_checked`)."""
+    return _checked([load_policy(path)])[0]
+
+
+def _checked(policies: list[Policy]) -> list[Policy]:
+    """The policies, once the scheduler's own parser accepts each cron schedule (it is imported
+    only then: the policy format checks a cron's form alone)."""
+    if any(policy.spec.schedule and policy.spec.schedule.cron for policy in policies):
+        from chaosmonkey.scheduling.scheduler import check_schedules
+
+        check_schedules(policies)
+    return policies
 
 
 def _existing_journal(db: Path) -> Journal:

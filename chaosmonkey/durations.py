@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
@@ -38,3 +39,8 @@ def format_duration(value: timedelta) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts) or "0s"
+
+
+def whole_seconds(value: timedelta) -> int:
+    """Whole seconds, rounded up: APIs that take whole seconds still give at least `value`."""
+    return math.ceil(value.total_seconds())

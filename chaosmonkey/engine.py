@@ -20,24 +20,17 @@ from typing import Protocol
 import structlog
 
 from chaosmonkey.backends.base import Backend, RecoveryWatch
-from chaosmonkey.caps import Caps
 from chaosmonkey.durations import format_duration
 from chaosmonkey.errors import ChaosMonkeyError, FaultRefused, NoImpact, NoTargets
-from chaosmonkey.faultwatch import AppliedFaultWatch
+from chaosmonkey.faults import Impact, Injection
+from chaosmonkey.guards import Guard
+from chaosmonkey.guards.caps import Caps
+from chaosmonkey.guards.window import window_closed_reason
 from chaosmonkey.journal import Journal
-from chaosmonkey.model import (
-    AttackRecord,
-    Injection,
-    Observation,
-    Outcome,
-    RevertResult,
-    Status,
-    Target,
-)
-from chaosmonkey.policy.models import PauseFault, Policy
-from chaosmonkey.policy.network import NetworkFaultBase
-from chaosmonkey.probes import ProbeWatch
-from chaosmonkey.safety import window_closed_reason
+from chaosmonkey.model import AttackRecord, Observation, Outcome, RevertResult, Status, Target
+from chaosmonkey.policy.models import Policy
+from chaosmonkey.recovery.applied import AppliedFaultWatch
+from chaosmonkey.recovery.probes import ProbeWatch
 from chaosmonkey.selection import Refusal, Selection, choose, eligible
 
 log = structlog.get_logger("chaosmonkey.engine")
@@ -49,6 +42,24 @@ CHECK_EVERY_S = 0.25  # how often a hold or a wait looks at the halt and the gua
 INTERRUPTED = "interrupted: the monkey stopped during the attack; its fault was reverted"
 
 
+class Timer(Protocol):
+    """Wall-clock time for an attack's holds and waits (epoch seconds)."""
+
+    def time(self) -> float: ...
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        """Waits `seconds`, or less if `event` is set; whether it is set."""
+        ...
+
+
+class SystemTimer:
+    def time(self) -> float:
+        return time.time()
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        return event.wait(seconds)
+
+
 class Recorder(Protocol):
     """Where finished attacks are reported besides the journal (the metrics)."""
 
@@ -58,10 +69,6 @@ class Recorder(Protocol):
 class NoRecorder:
     def attack_finished(self, record: AttackRecord) -> None:
         pass
-
-
-# Says why a policy must not attack now (a stop condition breached, a cap reached), or None.
-Guard = Callable[[Policy], str | None]
 
 
 @dataclass
@@ -78,6 +85,7 @@ class Engine:
     fence: Callable[[], None] = lambda: None  # raises unless this monkey may change targets now
     caps: Caps | None = None  # attacks per day and faults at once, checked as a run is admitted
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # for windows and caps
+    timer: Timer = field(default_factory=SystemTimer)  # for holds and waits
     # held from a run's draw to the journal record of its attacks, never during an attack; it
     # orders the runs of this process (across processes, only the lease holder attacks)
     _admission: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -165,7 +173,7 @@ class Engine:
         admitted = []
         for target in chosen:  # every plan first: a plan that fails leaves nothing recorded
             record = _new_record(policy, target, dry_run, now)
-            admitted.append((record, backend.plan(record.id, target, policy.spec.fault)))
+            admitted.append((record, policy.spec.fault.injection(record.id, target, backend)))
         if not dry_run:  # dry runs change nothing, so count against no cap
             for record, injection in admitted:
                 self.journal.record_attack(record, injection)
@@ -189,11 +197,12 @@ class Engine:
         self, policy: Policy, backend: Backend, injection: Injection, record: AttackRecord
     ) -> None:
         reverted = False
-        applied = AppliedFaultWatch() if _is_network(policy) else None
+        fault = policy.spec.fault
+        applied = AppliedFaultWatch() if fault.impact is Impact.APPLIED else None
         try:
             with self._watch(policy, backend, injection.target, applied) as watch:
                 self.fence()
-                record.injected_at = backend.apply(injection)
+                record.injected_at = injection.apply(backend)
                 record.status = Status.INJECTED
                 self.journal.mark_injected(record)
                 log.info("fault_injected", target=injection.target.name, action=injection.action)
@@ -201,7 +210,7 @@ class Engine:
                     applied.applied(record.injected_at)
                 if watch.wait_impact(record.injected_at + IMPACT_GRACE_S) is None:
                     raise NoImpact(f"no impact seen within {IMPACT_GRACE_S:g}s of the fault")
-                hold = _hold_for(policy)
+                hold = fault.held_for()
                 if hold:
                     reverted = self._hold_then_revert(policy, injection, record, hold, applied)
                 deadline = record.injected_at + (hold or timedelta()).total_seconds()
@@ -234,18 +243,19 @@ class Engine:
         """Keeps the fault for `hold` (less when halted or a guard objects), then reverts it."""
         target = injection.target.name
         self.notify(f"holding {injection.action} on {target} for {format_duration(hold)}")
-        until = time.time() + hold.total_seconds()
-        while not self._cut_short(policy) and time.time() < until:
-            self.halted.wait(min(CHECK_EVERY_S, max(0.0, until - time.time())))
+        timer = self.timer
+        until = timer.time() + hold.total_seconds()
+        while not self._cut_short(policy) and timer.time() < until:
+            timer.wait(self.halted, min(CHECK_EVERY_S, max(0.0, until - timer.time())))
         reverted = self._revert(injection, record)
         if reverted and applied:
-            applied.reverted(time.time())
+            applied.reverted(timer.time())
         return reverted
 
     def _wait(self, policy: Policy, watch: RecoveryWatch, deadline: float) -> Observation:
         """Waits for recovery in short steps, so that a halt or a guard cuts the wait short."""
         while True:
-            step = min(deadline, time.time() + CHECK_EVERY_S)
+            step = min(deadline, self.timer.time() + CHECK_EVERY_S)
             observation = watch.wait_recovered(step)
             if observation.recovered_at is not None or step >= deadline:
                 return observation
@@ -268,7 +278,7 @@ class Engine:
 
     def _revert(self, injection: Injection, record: AttackRecord) -> bool:
         try:
-            result = self.backend_for(injection.backend).revert(injection)
+            result = injection.revert(self.backend_for(injection.backend))
         except ChaosMonkeyError as error:
             log.error("revert_failed", target=injection.target.name, error=str(error))
             record.outcome = Outcome.FAILED
@@ -298,7 +308,7 @@ class Engine:
         self, record: AttackRecord, outcome: Outcome, reason: str | None, new: bool
     ) -> AttackRecord:
         record.outcome, record.reason = outcome, reason
-        record.status, record.ended_at = Status.DONE, time.time()
+        record.status, record.ended_at = Status.DONE, self.timer.time()
         if new:
             self.journal.record_attack(record)
         self.journal.finish(record)
@@ -313,24 +323,32 @@ class Engine:
         )
         return record
 
-    def revert_open_faults(self) -> list[tuple[Injection, RevertResult | str]]:
-        """Undoes every fault the journal holds as possibly applied (after a crash, or on demand),
-        and closes the attacks that were cut off."""
+    def revert_open_faults(
+        self, every_unfinished: bool = False
+    ) -> list[tuple[Injection, RevertResult | str]]:
+        """Undoes every fault the journal holds as possibly applied (after a crash, or on demand)
+        and closes the attacks whose faults it reverted: no process carries them out any more.
+        With `every_unfinished` (a new leader taking over), every attack not finished is closed
+        too; without it, an attack whose process reverted its own fault is left to that process
+        to finish."""
         results: list[tuple[Injection, RevertResult | str]] = []
         for injection in self.journal.open_faults():
-            try:
-                result = self.backend_for(injection.backend).revert(injection)
-            except ChaosMonkeyError as error:
-                log.error("revert_failed", attack_id=injection.attack_id, error=str(error))
-                results.append((injection, f"failed: {error}"))
-                continue
-            self.journal.mark_reverted(injection.attack_id, result)
-            log.info("fault_reverted", attack_id=injection.attack_id, result=result.value)
-            results.append((injection, result))
+            with structlog.contextvars.bound_contextvars(attack_id=injection.attack_id):
+                try:
+                    result = injection.revert(self.backend_for(injection.backend))
+                except ChaosMonkeyError as error:
+                    log.error("revert_failed", error=str(error))
+                    results.append((injection, f"failed: {error}"))
+                    continue
+                self.journal.mark_reverted(injection.attack_id, result)
+                log.info("fault_reverted", result=result.value)
+                results.append((injection, result))
+        reverted = {inj.attack_id for inj, result in results if isinstance(result, RevertResult)}
         for record in self.journal.unfinished_attacks():
-            record.outcome, record.ended_at = Outcome.FAILED, time.time()
-            record.reason = INTERRUPTED
-            self.journal.finish(record)
+            if every_unfinished or record.id in reverted:
+                record.outcome, record.ended_at = Outcome.FAILED, self.timer.time()
+                record.reason = INTERRUPTED
+                self.journal.finish(record)
         return results
 
 
@@ -344,15 +362,6 @@ def _new_record(policy: Policy, target: Target, dry_run: bool, now: datetime) ->
         dry_run=dry_run,
         created_at=now.timestamp(),
     )
-
-
-def _hold_for(policy: Policy) -> timedelta | None:
-    fault = policy.spec.fault
-    return fault.duration if isinstance(fault, PauseFault | NetworkFaultBase) else None
-
-
-def _is_network(policy: Policy) -> bool:
-    return isinstance(policy.spec.fault, NetworkFaultBase)
 
 
 def _judge(record: AttackRecord, policy: Policy, halted: bool) -> tuple[Outcome, str | None]:

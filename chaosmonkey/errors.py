@@ -68,6 +68,10 @@ class NoImpact(ChaosMonkeyError):
     """A fault was applied but the backend never showed its effect (recorded as failed)."""
 
 
+class NotLeader(ChaosMonkeyError):
+    """This monkey does not hold the lease (any more): it must not change a target."""
+
+
 class RevertFailedError(ChaosMonkeyError):
     """A fault could not be reverted; it stays recorded as active in the journal."""
 

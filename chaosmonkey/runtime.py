@@ -1,20 +1,24 @@
-"""Wires the journal, the backends and the engine together for one command or the daemon."""
+"""Wires the journal, the backends, the guards and the engine together for one command or the
+daemon."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaosmonkey.backends.base import Backend
-from chaosmonkey.caps import Caps
 from chaosmonkey.engine import Engine
 from chaosmonkey.errors import ChaosMonkeyError
+from chaosmonkey.guards.caps import Caps
+from chaosmonkey.guards.conditions import StopConditionGuard, check_queries
+from chaosmonkey.guards.halt import HaltGuard
 from chaosmonkey.journal import Journal
-from chaosmonkey.killswitch import HaltGuard
 from chaosmonkey.policy.models import Policy
-from chaosmonkey.stopconditions import StopConditionGuard, check_queries
+
+REVERT_WAIT_S = 3.0  # how long `halt` lets running monkeys revert their own faults
 
 
 def connect_backend(name: str) -> Backend:
@@ -46,6 +50,15 @@ class Runtime:
         if name not in self._backends:
             self._backends[name] = connect_backend(name)
         return self._backends[name]
+
+    def halt(self, reason: str) -> int:
+        """Sets the kill switch, lets running attacks revert, then reverts whatever is still
+        open (a monkey that died); returns how many faults this call reverted itself."""
+        self.journal.halt(reason)
+        deadline = time.monotonic() + REVERT_WAIT_S
+        while self.journal.active_fault_counts() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return len(self.engine.revert_open_faults())
 
     def check_policies(self, policies: list[Policy]) -> None:
         """Before any attack: PolicyErrors for the stop-condition queries Prometheus rejects."""

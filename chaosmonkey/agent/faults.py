@@ -9,45 +9,26 @@ allowHostNetwork), for a bounded time.
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chaosmonkey.agent.sandbox import PROC, check_uid, sandbox_pid
 from chaosmonkey.errors import TargetGone
+from chaosmonkey.faults.network import AnyNetworkFault, Peer
 from chaosmonkey.model import RevertResult
 from chaosmonkey.netfaults.apply import remove_tagged
 from chaosmonkey.netfaults.destinations import Destination
 from chaosmonkey.netfaults.keeper import MODULE, KeeperSpec, find_keepers
 from chaosmonkey.netfaults.launch import launch_keeper, stop_keepers
 from chaosmonkey.netfaults.netns import NetnsExecutor, namespace_of
-from chaosmonkey.netfaults.plan import changes_for
 from chaosmonkey.netfaults.rules import check_tag
-from chaosmonkey.policy.network import NetworkFault
 
 MAX_DURATION_S = 24 * 3600.0  # no fault held longer, whatever a caller asks
 _changing = threading.Lock()  # one apply or revert at a time on a node
-
-
-class Peer(BaseModel):
-    """A resolved destination: an IPv4 network and an optional port."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    cidr: str
-    port: int | None = Field(default=None, ge=1, le=65535)
-
-    @field_validator("cidr")
-    @classmethod
-    def _ipv4(cls, value: str) -> str:
-        network = ipaddress.ip_network(value, strict=False)
-        if network.version != 4:
-            raise ValueError("expected an IPv4 network")
-        return str(network)
 
 
 class FaultRequest(BaseModel):
@@ -59,7 +40,7 @@ class FaultRequest(BaseModel):
     pod_uid: str
     tag: str
     duration_s: float = Field(gt=0, le=MAX_DURATION_S)
-    fault: Annotated[NetworkFault, Field(discriminator="type")]
+    fault: AnyNetworkFault
     peers: list[Peer] = Field(default_factory=list)
 
     @field_validator("pod_uid")
@@ -74,7 +55,7 @@ class FaultRequest(BaseModel):
 
     def keeper_spec(self, now: float) -> KeeperSpec:
         peers = [Destination(peer.cidr, peer.port) for peer in self.peers]
-        changes, proxy = changes_for(self.fault, self.tag, peers)
+        changes, proxy = self.fault.changes(self.tag, peers)
         return KeeperSpec(self.tag, now + self.duration_s, changes, proxy)
 
 

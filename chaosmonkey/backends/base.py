@@ -1,8 +1,8 @@
 """What a backend (Docker engine, Kubernetes API) offers the engine.
 
-The engine speaks only this protocol; each backend module is the only importer of its SDK.
-A backend turns a fault spec into an `Injection` (a plan, no side effect), applies it, reverts it
-from the journal's record alone (even in a new process), and watches a target's group recover.
+The engine speaks only this protocol; each backend package is the only importer of its SDK.
+A backend lists targets and watches a target's group recover; faults act through the operations
+it also offers (`chaosmonkey.faults.ops`), which their plans name.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from chaosmonkey.model import Injection, Observation, RevertResult, Target
-    from chaosmonkey.policy.models import Fault, Targets
+    from chaosmonkey.model import Observation, Target
+    from chaosmonkey.policy.models import Targets
 
 
 class RecoveryWatch(Protocol):
@@ -52,19 +52,6 @@ class Backend(Protocol):
 
         `scope` is the policy's `spec.targets`: a backend that may look only in some places
         (Kubernetes namespaces) lists there alone; None means everywhere it may look."""
-        ...
-
-    def plan(self, attack_id: str, target: Target, fault: Fault) -> Injection:
-        """Describe exactly what `apply` will change; no side effect. Raises PolicyError when
-        the fault cannot apply to this backend."""
-        ...
-
-    def apply(self, injection: Injection) -> float:
-        """Apply the fault; return the time (epoch seconds) the backend call was made."""
-        ...
-
-    def revert(self, injection: Injection) -> RevertResult:
-        """Undo a reversible fault from its record alone; never fails on a gone target."""
         ...
 
     def watch(self, target: Target) -> RecoveryWatch:

@@ -10,10 +10,11 @@ import yaml
 from pydantic import ValidationError
 
 from chaosmonkey.errors import PolicyError, PolicyErrors
-from chaosmonkey.policy.models import FAULT_TYPES, Policy
+from chaosmonkey.faults import FAULTS
+from chaosmonkey.policy.models import Policy
 
 POLICY_SUFFIXES = (".yaml", ".yml")
-Lines = dict[tuple[str | int, ...], int]
+Lines = dict[tuple[str | int, ...], int]  # a key path in the file -> its line
 
 
 def load_policy(path: Path) -> Policy:
@@ -82,6 +83,7 @@ def _validate(path: Path, node: yaml.Node) -> Policy:
             [_field_error(path, lines, _line(node), e) for e in error.errors()]
         ) from None
     policy._source = f"{path}:{_line(node)}"
+    policy._lines = {key: f"{path}:{line}" for key, line in lines.items()}
     return policy
 
 
@@ -105,7 +107,7 @@ def _field_error(path: Path, lines: Lines, root_line: int, error: Any) -> Policy
 
 def _is_user_key(part: str | int) -> bool:
     # pydantic puts the discriminator's value (the fault type) into the location
-    return not isinstance(part, str) or part not in FAULT_TYPES
+    return not isinstance(part, str) or part not in FAULTS
 
 
 def _nearest_line(lines: Lines, loc: tuple[str | int, ...], default: int) -> int:

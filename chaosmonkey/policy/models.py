@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import signal
 from datetime import time, timedelta
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -20,10 +19,10 @@ from pydantic import (
 )
 
 from chaosmonkey.durations import format_duration
+from chaosmonkey.faults import FaultSpec, fault_union
 from chaosmonkey.policy import labelselector
-from chaosmonkey.policy.network import NetworkFault, NetworkFaultBase
 from chaosmonkey.policy.stopconditions import StopCondition
-from chaosmonkey.policy.types import Duration, Model
+from chaosmonkey.schema import Duration, Model
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -37,14 +36,6 @@ def _regex(pattern: str) -> str:
     return pattern
 
 
-def _signal_name(value: str | int) -> str:
-    name = str(value).upper()
-    name = name if name.startswith("SIG") else f"SIG{name}"
-    if name not in signal.Signals.__members__:
-        raise ValueError(f"expected a signal name such as SIGKILL or SIGTERM, got {value!r}")
-    return name
-
-
 def _clock(value: Any) -> Any:
     if isinstance(value, time):
         return value
@@ -55,7 +46,6 @@ def _clock(value: Any) -> Any:
 
 Regex = Annotated[str, AfterValidator(_regex)]
 Clock = Annotated[time, BeforeValidator(_clock)]
-SignalName = Annotated[str, BeforeValidator(_signal_name)]
 
 
 class Exclude(Model):
@@ -88,60 +78,27 @@ class Targets(Model):
         return [name for name, value in fields.items() if value]
 
 
-class KillFault(Model):
-    """The target's main process is killed. `crash` signals it as a crash would (the engine sees an
-    unexpected exit, so restart policies apply); `api` asks the engine to kill it (a manual stop:
-    restart policies do not bring it back)."""
-
-    type: Literal["kill"]
-    signal: SignalName = "SIGKILL"
-    method: Literal["crash", "api"] = "crash"
-    # kubernetes: the pod is deleted with this grace period (default 0: killed at once)
-    grace_period: Duration | None = None
-
-    @property
-    def docker_settings(self) -> list[str]:
-        """The Docker-only settings given other values than their defaults."""
-        given = {"signal": self.signal != "SIGKILL", "method": self.method != "crash"}
-        return [name for name, changed in given.items() if changed]
-
-
-class EvictFault(Model):
-    """Kubernetes: the pod is evicted through the Eviction API, so PodDisruptionBudgets apply (a
-    refused eviction changes nothing). `gracePeriod` overrides the pod's own termination grace."""
-
-    type: Literal["evict"]
-    grace_period: Duration | None = None
-
-
-class StopFault(Model):
-    """Graceful stop (SIGTERM, then SIGKILL after `timeout`); started again by revert if nothing
-    brought it back by the end of the recovery timeout."""
-
-    type: Literal["stop"]
-    timeout: Duration = timedelta(seconds=10)
-
-
-class RestartFault(Model):
-    type: Literal["restart"]
-    timeout: Duration = timedelta(seconds=10)
-
-
-class PauseFault(Model):
-    """Freezes every process of the target for `duration`, then thaws them."""
-
-    type: Literal["pause"]
-    duration: Duration = timedelta(seconds=30)
-
-
-ContainerFault = KillFault | StopFault | RestartFault | PauseFault
-Fault = Annotated[ContainerFault | EvictFault | NetworkFault, Field(discriminator="type")]
-FAULT_TYPES = frozenset(
-    get_args(model.model_fields["type"].annotation)[0]
-    for model in (*get_args(ContainerFault), EvictFault, *get_args(NetworkFault))
-)
-KUBERNETES_FAULTS = ("kill", "evict")
+if TYPE_CHECKING:
+    AnyFault = FaultSpec
+else:  # every registered fault type, told apart by `type`
+    AnyFault = fault_union()
 NEVER_ATTACKED_NAMESPACES = ("kube-system",)
+
+
+def check_cron_form(expression: str) -> str:
+    """Five fields with weekdays by name; the scheduler checks each field's values when it loads
+    the policy (`chaosmonkey.scheduling.scheduler.check_schedules`)."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(
+            f"expected five cron fields (minute hour day month weekday), got {expression!r}"
+        )
+    if re.search(r"\d", fields[4]):
+        raise ValueError(
+            f"expected weekday names such as mon-fri in {expression!r}: numbered weekdays mean "
+            "different days in different cron dialects"
+        )
+    return expression
 
 
 class Schedule(Model):
@@ -192,11 +149,7 @@ class Schedule(Model):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is not None:
-            from chaosmonkey.scheduling import check_cron
-
-            check_cron(value)
-        return value
+        return None if value is None else check_cron_form(value)
 
 
 class BlackoutDays(Model):
@@ -323,7 +276,7 @@ class Spec(Model):
     backend: Literal["docker", "kubernetes"] = "docker"
     dry_run: bool = True
     targets: Targets = Field(default_factory=Targets, validate_default=True)
-    fault: Fault
+    fault: AnyFault
     schedule: Schedule | None = None
     window: Window | None = None
     limits: Limits = Field(default_factory=Limits)
@@ -342,12 +295,9 @@ class Spec(Model):
 
     @field_validator("fault")
     @classmethod
-    def _fault_fits_backend(cls, fault: Fault, info: ValidationInfo) -> Fault:
-        backend = info.data.get("backend")
-        if backend == "kubernetes":
-            _check_kubernetes_fault(fault)
-        elif backend == "docker":
-            _check_docker_fault(fault)
+    def _fault_fits_backend(cls, fault: FaultSpec, info: ValidationInfo) -> FaultSpec:
+        if backend := info.data.get("backend"):
+            fault.check_backend(backend)
         return fault
 
     @model_validator(mode="after")
@@ -369,36 +319,13 @@ def _check_kubernetes_scope(targets: Targets) -> None:
         raise ValueError(f"namespaces: {', '.join(never)} is never attacked; remove it")
 
 
-def _check_kubernetes_fault(fault: Fault) -> None:
-    if isinstance(fault, NetworkFaultBase):
-        return  # applied by the node agent on the pod's node
-    if fault.type not in KUBERNETES_FAULTS:
-        raise ValueError(
-            f"a {fault.type} fault is not available on kubernetes; "
-            f"expected one of {', '.join(KUBERNETES_FAULTS)} or a network fault"
-        )
-    if isinstance(fault, KillFault) and (settings := fault.docker_settings):
-        raise ValueError(
-            f"{' and '.join(settings)}: docker settings; on kubernetes a kill deletes the pod "
-            "(gracePeriod: 0 kills it at once)"
-        )
-
-
-def _check_docker_fault(fault: Fault) -> None:
-    if isinstance(fault, EvictFault):
-        raise ValueError("an evict fault (the Eviction API) needs backend kubernetes")
-    if isinstance(fault, KillFault) and fault.grace_period is not None:
-        raise ValueError(
-            "gracePeriod: a kubernetes setting; on docker a kill takes signal and method"
-        )
-
-
 class Policy(Model):
     api_version: Literal["chaosmonkey/v1"]
     kind: Literal["Policy"]
     metadata: Metadata
     spec: Spec
     _source: str = PrivateAttr(default="")
+    _lines: dict[tuple[str | int, ...], str] = PrivateAttr(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -408,3 +335,12 @@ class Policy(Model):
     def source(self) -> str:
         """`path:line` where the policy was read, or its name when it was built in code."""
         return self._source or self.name
+
+    def where(self, *field: str | int) -> str:
+        """`path:line` of a field (by its key path in the file, such as "spec", "schedule",
+        "cron"), or of its nearest written parent; the policy's own place otherwise."""
+        while field:
+            if field in self._lines:
+                return self._lines[field]
+            field = field[:-1]
+        return self.source

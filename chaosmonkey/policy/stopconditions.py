@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from chaosmonkey.policy.types import Model, PositiveDuration
+from chaosmonkey.schema import Model, PositiveDuration
 
 
 def _url(value: str) -> str:

@@ -21,8 +21,8 @@ from pydantic import (
 )
 
 from chaosmonkey.errors import ChaosMonkeyError
-from chaosmonkey.policy.types import Model
 from chaosmonkey.proxy.toxics import TOXICS, InstalledToxic, Stream
+from chaosmonkey.schema import Model
 
 ORIGINAL_DESTINATION = "original-destination"
 DEFAULT_CONTROL = "127.0.0.1:8474"

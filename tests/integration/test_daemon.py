@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from chaosmonkey.scheduling import RUNS_TABLE
+from chaosmonkey.scheduling.scheduler import RUNS_TABLE
 from tests.conftest import StartPrometheus
 from tests.integration.cli import records, run_cli, unique_app, write_policy
 from tests.integration.conftest import Monkey, RunTarget, WaitFor, free_port, state

@@ -16,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from chaosmonkey import __version__
 from chaosmonkey.journal import Journal
-from chaosmonkey.planning import PlannedRun, PlanStore
-from chaosmonkey.scheduling import RUNS_TABLE
+from chaosmonkey.scheduling.planning import PlannedRun, PlanStore
+from chaosmonkey.scheduling.scheduler import RUNS_TABLE
 from tests.integration.cli import records, run_cli, unique_app, write_policy
 from tests.integration.conftest import Monkey, RunTarget, WaitFor, free_port, started_at
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,8 +15,18 @@ from docker.models.containers import Container
 
 from chaosmonkey.backends.docker import DockerBackend
 from chaosmonkey.errors import BackendUnavailable, TargetGone
-from chaosmonkey.model import COMPOSE_SERVICE_LABEL, GROUP_LABEL, Injection, RevertResult, Target
-from chaosmonkey.policy.models import KillFault, PauseFault, RestartFault, StopFault
+from chaosmonkey.faults.kill import ContainerKill, KillFault
+from chaosmonkey.faults.pause import ContainerPause, PauseFault
+from chaosmonkey.faults.restart import RestartFault
+from chaosmonkey.faults.stop import ContainerStop, StopFault
+from chaosmonkey.journal import Journal
+from chaosmonkey.model import (
+    COMPOSE_SERVICE_LABEL,
+    GROUP_LABEL,
+    AttackRecord,
+    RevertResult,
+    Target,
+)
 from tests.integration.conftest import RunTarget, WaitFor, WaitReady
 
 pytestmark = pytest.mark.docker
@@ -95,15 +103,12 @@ def test_crash_kill_is_restarted_by_the_restart_policy(
 ) -> None:
     """A crash (SIGKILL from the host) is an unexpected exit: `always` brings the container back."""
     container = run_target(restart="always")
-    injection = backend.plan("a-crash", target_of(backend, container), KillFault(type="kill"))
+    injection = KillFault(type="kill").injection("a-crash", target_of(backend, container), backend)
     old_pid = container_state(container)["Pid"]
 
-    assert (injection.action, injection.params, injection.revert_action) == (
-        "signal_process",
-        {"signal": "SIGKILL"},
-        None,
-    )
-    backend.apply(injection)
+    assert injection.plan == ContainerKill(signal="SIGKILL", method="crash")
+    assert (injection.action, injection.reversible) == ("signal_process", False)
+    injection.apply(backend)
 
     def restarted() -> bool:
         return container_state(container).get("Running") is True and restart_count(container) > 0
@@ -111,7 +116,7 @@ def test_crash_kill_is_restarted_by_the_restart_policy(
     wait_for(restarted, "a restart by the policy", 5.0)
     assert restart_count(container) == 1
     assert container_state(container)["Pid"] != old_pid
-    assert backend.revert(injection) is RevertResult.NOTHING_TO_REVERT
+    assert injection.revert(backend) is RevertResult.NOTHING_TO_REVERT
 
 
 def test_api_kill_stays_down_despite_the_restart_policy(
@@ -120,10 +125,10 @@ def test_api_kill_stays_down_despite_the_restart_policy(
     """A kill through the engine's API is a manual stop: the restart policy does not apply."""
     container = run_target(restart="always")
     fault = KillFault(type="kill", method="api")
-    injection = backend.plan("a-kill", target_of(backend, container), fault)
+    injection = fault.injection("a-kill", target_of(backend, container), backend)
 
-    assert (injection.action, injection.revert_action) == ("kill", None)
-    backend.apply(injection)
+    assert (injection.action, injection.reversible) == ("kill", False)
+    injection.apply(backend)
     time.sleep(1.0)  # ten times the restart policy's first back-off
     state = container_state(container)
     assert (state["Running"], state["ExitCode"], restart_count(container)) == (
@@ -139,14 +144,14 @@ def test_stop_then_revert_starts_it_again(
     """Stop leaves the container exited; revert starts it, and a second revert finds it clean."""
     container = run_target()
     fault = StopFault(type="stop", timeout=timedelta(seconds=1))
-    injection = backend.plan("a-stop", target_of(backend, container), fault)
+    injection = fault.injection("a-stop", target_of(backend, container), backend)
 
-    assert (injection.params, injection.revert_action) == ({"timeout_s": 1.0}, "start")
-    backend.apply(injection)
+    assert (injection.plan, injection.reversible) == (ContainerStop(timeout_s=1.0), True)
+    injection.apply(backend)
     assert container_state(container)["Status"] == "exited"
-    assert backend.revert(injection) is RevertResult.REVERTED
+    assert injection.revert(backend) is RevertResult.REVERTED
     assert container_state(container)["Running"] is True
-    assert backend.revert(injection) is RevertResult.ALREADY_CLEAN
+    assert injection.revert(backend) is RevertResult.ALREADY_CLEAN
 
 
 def test_pause_then_revert_thaws_it(
@@ -155,15 +160,15 @@ def test_pause_then_revert_thaws_it(
     """Pause freezes the container; revert unpauses it, and a second revert finds it clean."""
     container = run_target()
     fault = PauseFault(type="pause", duration=timedelta(seconds=5))
-    injection = backend.plan("a-pause", target_of(backend, container), fault)
+    injection = fault.injection("a-pause", target_of(backend, container), backend)
 
-    assert (injection.params, injection.revert_action) == ({"duration_s": 5.0}, "unpause")
-    backend.apply(injection)
+    assert (injection.plan, injection.reversible) == (ContainerPause(duration_s=5.0), True)
+    injection.apply(backend)
     assert container_state(container)["Paused"] is True
     assert not target_of(backend, container).running
-    assert backend.revert(injection) is RevertResult.REVERTED
+    assert injection.revert(backend) is RevertResult.REVERTED
     assert container_state(container)["Status"] == "running"
-    assert backend.revert(injection) is RevertResult.ALREADY_CLEAN
+    assert injection.revert(backend) is RevertResult.ALREADY_CLEAN
 
 
 def test_restart_runs_a_new_process(
@@ -173,10 +178,10 @@ def test_restart_runs_a_new_process(
     container = run_target()
     before = container_state(container)
     fault = RestartFault(type="restart", timeout=timedelta(seconds=1))
-    injection = backend.plan("a-restart", target_of(backend, container), fault)
+    injection = fault.injection("a-restart", target_of(backend, container), backend)
 
-    assert (injection.action, injection.revert_action) == ("restart", None)
-    backend.apply(injection)
+    assert (injection.action, injection.reversible) == ("restart", False)
+    injection.apply(backend)
     after = container_state(container)
     assert after["Running"] is True
     assert after["Pid"] != before["Pid"]
@@ -201,11 +206,11 @@ def test_watch_measures_recovery_against_the_known_start_delay(
     for member in members:
         wait_ready(member)
     target = target_of(backend, members[0])
-    injection = backend.plan("a-watch", target, KillFault(type="kill"))
+    injection = KillFault(type="kill").injection("a-watch", target, backend)
 
     with backend.watch(target) as watch:
         assert watch.baseline == 2
-        applied_at = backend.apply(injection)
+        applied_at = injection.apply(backend)
         impact_at = watch.wait_impact(time.time() + 5)
         observed = watch.wait_recovered(time.time() + START_DELAY_S + 5)
 
@@ -222,14 +227,14 @@ def test_watch_of_a_name_group_sees_the_revert(
     """A container without group labels is its own group: down when stopped, back on revert."""
     container = run_target()
     target = target_of(backend, container)
-    injection = backend.plan("a-named", target, StopFault(type="stop", timeout=timedelta(0)))
+    injection = StopFault(type="stop", timeout=timedelta(0)).injection("a-named", target, backend)
 
     with backend.watch(target) as watch:
-        applied_at = backend.apply(injection)
+        applied_at = injection.apply(backend)
         impact_at = watch.wait_impact(time.time() + 5)
         assert watch.wait_recovered(time.time() + 0.3).recovered_at is None
         reverted_at = time.time()
-        backend.revert(injection)
+        injection.revert(backend)
         observed = watch.wait_recovered(time.time() + 5)
 
     assert impact_at is not None
@@ -244,31 +249,35 @@ def test_revert_on_a_removed_container_is_target_gone(
     """Revert never fails on a gone container; applying to one raises TargetGone."""
     container = run_target()
     target = target_of(backend, container)
-    stop = backend.plan("a-gone", target, StopFault(type="stop", timeout=timedelta(0)))
-    pause = backend.plan("a-gone", target, PauseFault(type="pause"))
-    backend.apply(stop)
+    stop = StopFault(type="stop", timeout=timedelta(0)).injection("a-gone", target, backend)
+    pause = PauseFault(type="pause").injection("a-gone", target, backend)
+    stop.apply(backend)
     container.remove(force=True)
 
-    assert backend.revert(stop) is RevertResult.TARGET_GONE
-    assert backend.revert(pause) is RevertResult.TARGET_GONE
+    assert stop.revert(backend) is RevertResult.TARGET_GONE
+    assert pause.revert(backend) is RevertResult.TARGET_GONE
     with pytest.raises(TargetGone, match=r"^pause container cm-test-"):
-        backend.apply(pause)
+        pause.apply(backend)
 
 
-def test_revert_in_a_fresh_backend_from_a_copied_injection(
-    backend: DockerBackend, run_target: RunTarget, container_state: State
+def test_revert_in_a_fresh_backend_from_the_journals_record(
+    backend: DockerBackend, run_target: RunTarget, container_state: State, tmp_path: Path
 ) -> None:
-    """An Injection copied through JSON (as a journal keeps it) is enough for a new backend."""
+    """The injection as a journal keeps it, read back in a new journal, is enough for a new
+    backend to revert the fault."""
     container = run_target()
-    injection = backend.plan("a-copy", target_of(backend, container), PauseFault(type="pause"))
-    backend.apply(injection)
+    target = target_of(backend, container)
+    injection = PauseFault(type="pause").injection("a-copy", target, backend)
+    record = AttackRecord("a-copy", "p", "docker", "pause", target, False, created_at=1.0)
+    Journal(tmp_path / "j.db").record_attack(record, injection)
+    injection.apply(backend)
     backend.close()
 
-    record = json.loads(json.dumps(asdict(injection)))
-    copied = Injection(**{**record, "target": Target(**record["target"])})
+    [copied] = Journal(tmp_path / "j.db").open_faults()
+    assert copied == injection
     fresh = DockerBackend.connect()
     try:
-        assert fresh.revert(copied) is RevertResult.REVERTED
+        assert copied.revert(fresh) is RevertResult.REVERTED
     finally:
         fresh.close()
     assert container_state(container)["Status"] == "running"

@@ -24,10 +24,9 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
-from chaosmonkey.backends._kube_lease import KubeLease, parse_lease_name
-from chaosmonkey.daemon import Leadership
-from chaosmonkey.errors import BackendError, ChaosMonkeyError, PermissionDenied
-from chaosmonkey.lease import NotLeader
+from chaosmonkey.backends.kubernetes.lease import KubeLease, parse_lease_name
+from chaosmonkey.daemon.leadership import Leadership
+from chaosmonkey.errors import BackendError, ChaosMonkeyError, NotLeader, PermissionDenied
 from tests.kubesim import KubeSim
 from tests.waiting import wait_until
 

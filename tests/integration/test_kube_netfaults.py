@@ -328,8 +328,8 @@ def test_a_partition_holds_through_an_app_restart_and_is_reverted(
         wait_for(fault_applied(agent, pod_on_node.url, db), "the partition to hold", 15)
         (injection,) = Journal(db).open_faults()
         assert injection.target.id == pod_on_node.uid
-        assert injection.params["agent"] == agent.address
-        assert "REJECT" in injection.params["keeper"]
+        assert injection.plan.placement.agent == agent.address
+        assert any("REJECT" in change.spec for change in injection.plan.keeper.changes)
         pod_on_node.app.restart(timeout=1)
         assert not answers(pod_on_node.url)
         assert f"chaosmonkey:{injection.attack_id}" in agent.tags()

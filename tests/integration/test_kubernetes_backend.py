@@ -28,9 +28,11 @@ from chaosmonkey.errors import (
     FaultRefused,
     PermissionDenied,
 )
+from chaosmonkey.faults.evict import EvictFault
+from chaosmonkey.faults.kill import KillFault
 from chaosmonkey.journal import Journal
 from chaosmonkey.model import AttackRecord, Outcome, Target
-from chaosmonkey.policy.models import EvictFault, KillFault, Policy, Targets
+from chaosmonkey.policy.models import Policy, Targets
 from chaosmonkey.selection import eligible
 from tests.integration.conftest import free_port
 from tests.kubesim import KubeSim
@@ -312,10 +314,9 @@ def test_grace_periods_reach_the_api(kubesim: KubeSim, backend: KubernetesBacken
     kubesim.termination_s = 1.0
     shop = web_shop(kubesim, replicas=2)
     first, second = backend.list_targets(Targets(namespaces=[shop]))
-    backend.apply(
-        backend.plan("a1", first, KillFault(type="kill", grace_period=timedelta(seconds=3)))
-    )
-    backend.apply(backend.plan("a2", second, KillFault(type="kill")))
+    graceful = KillFault(type="kill", grace_period=timedelta(seconds=3))
+    graceful.injection("a1", first, backend).apply(backend)
+    KillFault(type="kill").injection("a2", second, backend).apply(backend)
     pods = {pod["metadata"]["uid"]: pod for pod in kubesim.pods(shop)}
     assert second.id not in pods
     assert pods[first.id]["metadata"]["deletionGracePeriodSeconds"] == 3
@@ -331,7 +332,7 @@ def test_an_eviction_a_budget_forbids_changes_nothing(
     target = backend.list_targets(Targets(namespaces=[shop]))[0]
     before = uids(kube, shop)
     with pytest.raises(FaultRefused, match="disruption budget") as refused:
-        backend.apply(backend.plan("a1", target, EvictFault(type="evict")))
+        EvictFault(type="evict").injection("a1", target, backend).apply(backend)
     assert str(refused.value).startswith(f"eviction of pod {shop}/{target.name} refused: ")
     assert uids(kube, shop) == before
 
@@ -359,7 +360,7 @@ def test_a_pod_replaced_since_it_was_chosen_is_not_attacked(
     [chosen] = backend.list_targets(Targets(namespaces=[shop]))
     stale = Target(**{**chosen.__dict__, "id": str(uuid.uuid4())})
     with pytest.raises(BackendError, match=f"pod {shop}/db-0 is gone, or was replaced"):
-        backend.apply(backend.plan("a1", stale, KillFault(type="kill")))
+        KillFault(type="kill").injection("a1", stale, backend).apply(backend)
     assert chosen.id in uids(kube, shop)
 
 
@@ -511,7 +512,7 @@ def test_forbidden_calls_name_the_missing_rule(kubesim: KubeSim, tmp_path: Path)
     with pytest.raises(
         PermissionDenied, match=r'resources: \["pods/eviction"\], verbs: \["create"\]'
     ):
-        gentle.apply(gentle.plan("a1", target, EvictFault(type="evict")))
+        EvictFault(type="evict").injection("a1", target, gentle).apply(gentle)
     assert len(kubesim.pods(shop)) == 2
 
 

@@ -109,7 +109,7 @@ def test_a_killed_monkey_leaves_a_fault_that_is_removed_later(
     attack = start_attack(write_policy(policies, app, fault, schedule={"interval": "1h"}), db)
     wait_for(lambda: bool(our_rules(client)), "the partition's rules", 10)
     [recorded] = Journal(db).open_faults()
-    assert f"{address(server)}/32" in recorded.params["keeper"]
+    assert any(f"{address(server)}/32" in rule.spec for rule in recorded.plan.keeper.changes)
     attack.send_signal(signal.SIGKILL)
     attack.wait()
     assert fetch(client, server)[0] != 0

@@ -119,7 +119,7 @@ def test_fault_requests_build_the_rules_the_monkey_recorded() -> None:
         ("tag", "other:a1", "must start with 'chaosmonkey:'"),
         ("pod_uid", "x", "expected a UUID"),
         ("duration_s", 10**6, "less than or equal to 86400"),
-        ("fault", {"type": "kill"}, "does not match any of the expected tags"),
+        ("fault", {"type": "kill"}, "expected a network fault, got a kill fault"),
         ("peers", [{"cidr": "::1/128"}], "expected an IPv4 network"),
     ],
 )

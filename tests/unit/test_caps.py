@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 
-from chaosmonkey.caps import Caps
 from chaosmonkey.engine import Engine
+from chaosmonkey.faults import Injection
+from chaosmonkey.faults.network import Placement
+from chaosmonkey.guards.caps import Caps
 from chaosmonkey.journal import Journal
-from chaosmonkey.model import AttackRecord, Injection, Outcome, Target
-from chaosmonkey.policy.models import Fault, Policy
+from chaosmonkey.model import AttackRecord, Outcome, Target
+from chaosmonkey.policy.models import Policy
 from tests.unit.fakes import FakeBackend
 
 TARGETS = [Target("docker", f"c{i}", f"w{i}", f"g{i // 2}", {"app": "web"}) for i in range(12)]
@@ -40,7 +42,9 @@ def policy(name: str = "p", window: dict[str, Any] | None = None, **limits: Any)
 def engine(tmp_path: Path, **caps: Any) -> Engine:
     journal = Journal(tmp_path / "journal.db")
     backend = FakeBackend(TARGETS)
-    return Engine(lambda name: backend, journal, rng=random.Random(1), caps=Caps(journal, **caps))
+    caps_of = Caps(journal, **caps)
+    timer = backend.timer
+    return Engine(lambda name: backend, journal, rng=random.Random(1), caps=caps_of, timer=timer)
 
 
 def test_max_attacks_per_day_of_a_policy(tmp_path: Path) -> None:
@@ -92,7 +96,8 @@ def test_faults_in_place_count_against_max_concurrent_faults(tmp_path: Path) -> 
     left_open = policy("held")
     backend = monkey.backend_for("docker")
     record = AttackRecord("open1", "held", "docker", "pause", TARGETS[0], False, created_at=1.0)
-    journal.record_attack(record, backend.plan("open1", TARGETS[0], left_open.spec.fault))
+    plan = left_open.spec.fault.plan("open1", TARGETS[0], backend)
+    journal.record_attack(record, Injection("open1", TARGETS[0], plan))
     [skipped] = monkey.run_policy(policy("held", max_concurrent_faults=1))
     assert skipped.outcome is Outcome.SKIPPED
     assert skipped.reason == "policy held has its maxConcurrentFaults in place (1 of 1)"
@@ -107,15 +112,15 @@ class CountingBackend(FakeBackend):
 
     open_at_apply: list[int] = field(default_factory=list)
 
-    def plan(self, attack_id: str, target: Target, fault: Fault) -> Injection:
+    def place(self, target: Target, allow_host_network: bool) -> Placement | None:
         time.sleep(0.002)
-        return super().plan(attack_id, target, fault)
+        return super().place(target, allow_host_network)
 
-    def apply(self, injection: Injection) -> float:
+    def _apply(self, action: str, target: Target) -> float:
         assert self.journal is not None
         with self.lock:
             self.open_at_apply.append(self.journal.count_open_faults())
-        return super().apply(injection)
+        return super()._apply(action, target)
 
 
 FLEET = [Target("docker", f"f{i}", f"f{i}", f"fg{i // 2}", {"app": "web"}) for i in range(48)]

@@ -1,21 +1,18 @@
-"""The Docker backend's pure logic: container summaries, own container, plans, event tracking."""
+"""The Docker backend's pure logic: container summaries, own container, event tracking."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from chaosmonkey.backends._docker_events import RecoveryTracker
 from chaosmonkey.backends.docker import (
     available_from_inspect,
     own_container_id,
-    plan_injection,
     target_from_summary,
 )
+from chaosmonkey.backends.docker.events import RecoveryTracker
 from chaosmonkey.model import COMPOSE_SERVICE_LABEL, GROUP_LABEL, Target
-from chaosmonkey.policy.models import Fault, KillFault, PauseFault, RestartFault, StopFault
 
 CID = "4ee5e5c2ae03e97aada832b4f7554c7a08e2d78b41b18100baf391cb866ff2e6"
 OTHER = "48095e901b2a1172b927d7687e3006ddd4f77079570c731e7ef020b5fc571d37"
@@ -109,27 +106,6 @@ def test_host_is_no_container_even_with_container_mounts_in_sight() -> None:
     shm = f"/var/lib/docker/containers/{OTHER}/mounts/shm"
     mountinfo = f"301 28 0:51 / {shm} rw - tmpfs shm rw\n"
     assert own_container_id(mountinfo, "8:pids:/\n0::/\n") is None
-
-
-def test_plans_map_each_fault_to_an_engine_call_and_its_undo() -> None:
-    """Crash signals the process, api kills, stop/pause are undone, restart and kills are not."""
-    target = target_from_summary(summary())
-    cases: list[tuple[Fault, str, dict[str, Any], str | None]] = [
-        (KillFault(type="kill"), "signal_process", {"signal": "SIGKILL"}, None),
-        (KillFault(type="kill", method="api", signal="TERM"), "kill", {"signal": "SIGTERM"}, None),
-        (StopFault(type="stop", timeout=timedelta(seconds=3)), "stop", {"timeout_s": 3.0}, "start"),
-        (RestartFault(type="restart"), "restart", {"timeout_s": 10.0}, None),
-        (PauseFault(type="pause"), "pause", {"duration_s": 30.0}, "unpause"),
-    ]
-    for fault, action, params, revert in cases:
-        injection = plan_injection("a1", target, fault)
-        assert (injection.action, dict(injection.params), injection.revert_action) == (
-            action,
-            params,
-            revert,
-        )
-        assert (injection.attack_id, injection.backend) == ("a1", "docker")
-        assert injection.target is target
 
 
 def event(action: str, actor: str = CID, at: float = 100.0) -> dict[str, Any]:

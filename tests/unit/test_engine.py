@@ -12,9 +12,9 @@ import pytest
 from chaosmonkey.engine import INTERRUPTED, Engine
 from chaosmonkey.errors import ChaosMonkeyError, FaultRefused, NoTargets, PolicyError
 from chaosmonkey.journal import Journal
-from chaosmonkey.model import AttackRecord, Injection, Outcome, RevertResult, Target
-from chaosmonkey.policy.models import Fault, Policy
-from tests.unit.fakes import FakeBackend
+from chaosmonkey.model import AttackRecord, Outcome, RevertResult, Target
+from chaosmonkey.policy.models import Policy
+from tests.unit.fakes import Change, FakeBackend
 
 WEB = [Target("docker", f"c{i}", f"web-{i}", "web", {"app": "web"}, healthy=True) for i in range(3)]
 
@@ -51,7 +51,7 @@ def journal(tmp_path: Path) -> Journal:
 
 def engine_for(backend: FakeBackend, journal: Journal) -> tuple[Engine, Collected]:
     collected = Collected()
-    engine = Engine(lambda name: backend, journal, collected, random.Random(3))
+    engine = Engine(lambda name: backend, journal, collected, random.Random(3), timer=backend.timer)
     return engine, collected
 
 
@@ -166,9 +166,8 @@ def test_open_faults_are_reverted_after_a_crash(journal: Journal) -> None:
     engine, _ = engine_for(backend, journal)
     target = WEB[0]
     record = AttackRecord("dead1", "web-test", "docker", "stop", target, False, created_at=1.0)
-    journal.record_attack(
-        record, backend.plan("dead1", target, policy({"type": "stop"}).spec.fault)
-    )
+    stop = policy({"type": "stop"}).spec.fault
+    journal.record_attack(record, stop.injection("dead1", target, backend))
     results = engine.revert_open_faults()
     assert [(i.attack_id, r) for i, r in results] == [("dead1", RevertResult.REVERTED)]
     assert journal.open_faults() == []
@@ -221,14 +220,7 @@ def test_a_guard_objecting_during_a_fault_aborts_and_reverts_it(journal: Journal
     engine, _ = engine_for(backend, journal)
     breached: list[str] = []
     engine.guards.append(lambda policy: breached[0] if breached else None)
-    original_apply = backend.apply
-
-    def apply_then_breach(injection: Injection) -> float:
-        applied_at = original_apply(injection)
-        breached.append("latency p99 above 2s")
-        return applied_at
-
-    backend.apply = apply_then_breach  # type: ignore[method-assign]
+    backend.on_apply = lambda change: breached.append("latency p99 above 2s")
     [record] = engine.run_policy(policy({"type": "pause", "duration": "1h"}))
     assert record.outcome is Outcome.ABORTED
     assert record.reason == "latency p99 above 2s"
@@ -273,7 +265,7 @@ def test_a_fault_in_place_counts_its_target_as_down(journal: Journal) -> None:
     engine, _ = engine_for(backend, journal)
     partition = policy({"type": "partition", "duration": "1m"}).spec.fault
     held = AttackRecord("held1", "other", "docker", "partition", WEB[0], False, created_at=1.0)
-    journal.record_attack(held, backend.plan("held1", WEB[0], partition))
+    journal.record_attack(held, partition.injection("held1", WEB[0], backend))
     [record] = engine.run_policy(policy({"type": "kill"}))
     assert record.outcome is Outcome.SKIPPED
     assert record.reason is not None
@@ -286,18 +278,17 @@ def test_a_plan_that_fails_leaves_nothing_recorded(journal: Journal) -> None:
     targets = [Target("docker", f"c{i}", f"w{i}", f"g{i // 2}", {"app": "web"}) for i in range(4)]
     backend = FakeBackend(targets)
     planned: list[str] = []
-    original_plan = backend.plan
 
-    def plan_once(attack_id: str, target: Target, fault: Fault) -> Injection:
+    def place_once(target: Target) -> None:
         if planned:
-            raise PolicyError("fault", "the docker backend cannot apply it")
-        planned.append(attack_id)
-        return original_plan(attack_id, target, fault)
+            raise PolicyError("spec.fault.allowHostNetwork", f"{target.name} is on the host")
+        planned.append(target.id)
 
-    backend.plan = plan_once  # type: ignore[method-assign]
+    backend.on_place = place_once
     engine, _ = engine_for(backend, journal)
+    partition = {"type": "partition", "duration": "1m"}
     with pytest.raises(PolicyError):
-        engine.run_policy(policy({"type": "kill"}, limits={"maxTargets": 2}))
+        engine.run_policy(policy(partition, limits={"maxTargets": 2}))
     assert len(planned) == 1
     assert journal.attacks() == []
     assert backend.applied == []
@@ -308,13 +299,7 @@ def test_every_fault_of_a_run_is_recorded_before_any_is_applied(journal: Journal
     targets = [Target("docker", f"c{i}", f"w{i}", f"g{i // 2}", {"app": "web"}) for i in range(6)]
     backend = FakeBackend(targets, journal=journal)
     seen: list[int] = []
-    original_apply = backend.apply
-
-    def apply_counting(injection: Injection) -> float:
-        seen.append(len(journal.open_faults()))
-        return original_apply(injection)
-
-    backend.apply = apply_counting  # type: ignore[method-assign]
+    backend.on_apply = lambda change: seen.append(len(journal.open_faults()))
     engine, _ = engine_for(backend, journal)
     records = engine.run_policy(policy({"type": "kill"}, limits={"maxTargets": 3}))
     assert len(records) == 3
@@ -327,10 +312,10 @@ def test_a_fault_the_backend_refuses_is_a_skipped_attack(journal: Journal) -> No
     backend = FakeBackend(WEB)
     engine, _ = engine_for(backend, journal)
 
-    def refuse(injection: Injection) -> float:
-        raise FaultRefused(f"eviction of pod {injection.target.name} refused: budget")
+    def refuse(change: Change) -> None:
+        raise FaultRefused(f"eviction of pod {change.target.name} refused: budget")
 
-    backend.apply = refuse  # type: ignore[method-assign]
+    backend.on_apply = refuse
     [record] = engine.run_policy(policy({"type": "kill"}))
     assert record.outcome is Outcome.SKIPPED
     assert record.reason is not None

@@ -7,21 +7,15 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from chaosmonkey.errors import ChaosMonkeyError
+from chaosmonkey.faults import Injection
+from chaosmonkey.faults.pause import ContainerPause
 from chaosmonkey.journal import Journal
-from chaosmonkey.model import (
-    AttackRecord,
-    Injection,
-    Outcome,
-    RevertResult,
-    Status,
-    Target,
-)
+from chaosmonkey.model import AttackRecord, Outcome, RevertResult, Status, Target
 
 TARGET = Target("docker", "c1", "web-1", "web", {"app": "web"}, healthy=True)
 
@@ -31,7 +25,7 @@ def record(attack_id: str = "a1") -> AttackRecord:
 
 
 def injection(attack_id: str = "a1") -> Injection:
-    return Injection(attack_id, "docker", TARGET, "pause", {"duration_s": 5.0}, "unpause")
+    return Injection(attack_id, TARGET, ContainerPause(duration_s=5.0))
 
 
 def test_a_fault_is_open_from_the_moment_it_is_recorded(tmp_path: Path) -> None:
@@ -78,14 +72,16 @@ def test_a_file_that_is_not_a_journal_is_refused_untouched(tmp_path: Path) -> No
 WRITER = """
 import sys, time
 from chaosmonkey.journal import Journal
-from chaosmonkey.model import AttackRecord, Injection, Target
+from chaosmonkey.model import AttackRecord, Target
+from chaosmonkey.faults import Injection
+from chaosmonkey.faults.pause import ContainerPause
 journal = Journal(sys.argv[1])
 target = Target("docker", "c", "web", "web")
 for n in range(100000):
     rec = AttackRecord(f"a{n}", "p", "docker", "pause", target, False, created_at=time.time())
-    journal.record_attack(rec, Injection(rec.id, "docker", target, "pause", {}, "unpause"))
-    if n == 20:
-        print("writing", flush=True)
+    journal.record_attack(rec, Injection(rec.id, target, ContainerPause(duration_s=5.0)))
+    if n in (20, 200):
+        print(f"wrote {n}", flush=True)
 """
 
 
@@ -97,8 +93,8 @@ def test_a_killed_writer_leaves_a_consistent_journal(tmp_path: Path) -> None:
         [sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True
     )
     assert writer.stdout is not None
-    assert writer.stdout.readline().strip() == "writing"
-    time.sleep(0.3)
+    assert writer.stdout.readline().strip() == "wrote 20"
+    assert writer.stdout.readline().strip() == "wrote 200"  # and it goes on writing
     os.kill(writer.pid, signal.SIGKILL)
     writer.wait(timeout=10)
     db = sqlite3.connect(path)

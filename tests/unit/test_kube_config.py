@@ -9,8 +9,8 @@ import pytest
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from chaosmonkey.backends._kube_config import ConfigChoice, Identity, choose, identity, load
-from chaosmonkey.backends._kube_errors import Rule, api_message, translate
+from chaosmonkey.backends.kubernetes.config import ConfigChoice, Identity, choose, identity, load
+from chaosmonkey.backends.kubernetes.errors import Rule, api_message, translate
 from chaosmonkey.errors import (
     BackendError,
     BackendUnavailable,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from chaosmonkey.backends._kube_events import (
+from chaosmonkey.backends.kubernetes.events import (
     MAX_NAME,
     MAX_NOTE,
     event_body,
@@ -36,9 +36,7 @@ def test_the_message_names_the_policy_and_the_attack() -> None:
 
 def test_without_a_policy_the_attack_alone_is_named() -> None:
     """A revert by a new process knows the attack only."""
-    body = event_body(
-        pod(), network_reverted({"fault": "latency"}), "1a2b", None, WHOLE_SECOND, "m"
-    )
+    body = event_body(pod(), network_reverted("latency"), "1a2b", None, WHOLE_SECOND, "m")
     assert body["message"] == "chaosmonkey attack 1a2b reverted the latency network fault"
     assert body["type"] == "Normal"
 
@@ -63,7 +61,7 @@ def test_long_notes_are_cut_to_the_api_limit() -> None:
     """The API refuses a message over 1024 characters."""
     body = event_body(
         pod(),
-        network_fault({"fault": "x" * 2000, "duration_s": 30, "node": "n"}),
+        network_fault("x" * 2000, 30, "n"),
         "a",
         "p",
         WHOLE_SECOND,

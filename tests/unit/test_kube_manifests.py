@@ -18,7 +18,7 @@ import click
 import pytest
 import yaml
 
-from chaosmonkey.backends._kube_network import AGENT_PORT_NAME, AGENT_SELECTOR
+from chaosmonkey.backends.kubernetes.network import AGENT_PORT_NAME, AGENT_SELECTOR
 from chaosmonkey.cli import cli
 from chaosmonkey.policy import load_paths
 from tests.kubeschema import is_namespaced, load_documents, model_for, validate

@@ -1,14 +1,12 @@
-"""The Kubernetes backend's pure logic: pods to targets, groups, selectors, plans, recovery."""
+"""The Kubernetes backend's pure logic: pods to targets, groups, selectors, recovery."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from chaosmonkey.backends._kube_faults import plan_injection
-from chaosmonkey.backends._kube_pods import (
+from chaosmonkey.backends.kubernetes.pods import (
     HOST_NETWORK_EXCLUDED,
     GroupRef,
     desired_replicas,
@@ -20,10 +18,8 @@ from chaosmonkey.backends._kube_pods import (
     selector_string,
     target_from_pod,
 )
-from chaosmonkey.backends._kube_watch import PodRecoveryTracker
-from chaosmonkey.errors import PolicyError
+from chaosmonkey.backends.kubernetes.watch import PodRecoveryTracker
 from chaosmonkey.model import Target
-from chaosmonkey.policy.models import EvictFault, KillFault, PauseFault
 
 CREATED = "2026-01-02T03:04:05Z"
 
@@ -153,30 +149,6 @@ def test_opt_in_annotation_and_precise_times() -> None:
     assert not namespace_opted_in({"metadata": {}})
     assert precise_time("2026-01-02T03:04:05Z") is None
     assert precise_time("2026-01-02T03:04:05.250000Z") == 1767323045.25
-
-
-def test_plans_delete_or_evict_the_pod() -> None:
-    """kill deletes with gracePeriod (0 by default, rounded up), evict keeps the pod's own;
-    neither is reversible; Docker-only faults and settings are refused."""
-    target = target_from_pod(pod(), GroupRef("shop", "pod", "web-1"))
-    kill = plan_injection("a1", target, KillFault(type="kill"))
-    assert (kill.action, dict(kill.params), kill.reversible) == (
-        "delete_pod",
-        {"grace_period_s": 0},
-        False,
-    )
-    slow = plan_injection("a1", target, KillFault(type="kill", grace_period=timedelta(seconds=1.5)))
-    assert slow.params["grace_period_s"] == 2
-    evict = plan_injection("a1", target, EvictFault(type="evict"))
-    assert (evict.action, evict.params["grace_period_s"], evict.reversible) == (
-        "evict_pod",
-        None,
-        False,
-    )
-    with pytest.raises(PolicyError, match="cannot apply a 'pause' fault"):
-        plan_injection("a1", target, PauseFault(type="pause"))
-    with pytest.raises(PolicyError, match="method: docker settings"):
-        plan_injection("a1", target, KillFault(type="kill", method="api"))
 
 
 def members(count: int) -> list[dict[str, Any]]:

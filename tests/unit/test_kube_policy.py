@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
-from chaosmonkey.backends.docker import plan_injection
 from chaosmonkey.errors import PolicyError, PolicyErrors
+from chaosmonkey.faults.evict import EvictFault
+from chaosmonkey.faults.kill import KillFault
 from chaosmonkey.model import Target
 from chaosmonkey.policy import load_policy
 from chaosmonkey.policy.labelselector import Requirement, check, parse
-from chaosmonkey.policy.models import EvictFault, KillFault
 
 
 def write(tmp_path: Path, backend: str, targets: dict[str, Any], fault: dict[str, Any]) -> Path:
@@ -69,7 +69,8 @@ def test_a_kubernetes_policy_reads_its_scope_and_faults(tmp_path: Path) -> None:
             "kubernetes",
             {"namespaces": ["shop"]},
             {"type": "pause"},
-            "spec.fault: a pause fault is not available on kubernetes; expected one of kill, evict",
+            "spec.fault: a pause fault is not available on kubernetes; "
+            "expected one of evict, kill or a network fault",
         ),
         (
             "kubernetes",
@@ -145,11 +146,11 @@ def test_invalid_selectors_name_the_bad_part(text: str, expected: str) -> None:
 
 
 def test_the_docker_backend_refuses_kubernetes_faults_built_in_code() -> None:
-    """A policy built in code skips validation: the Docker plan still refuses gracePeriod and
-    evict, before anything is changed."""
+    """A policy built in code skips validation: its injection on a container still refuses
+    gracePeriod and evict, before anything is recorded or changed."""
     target = Target("docker", "c1", "web-1", "web")
     graceful = KillFault(type="kill", grace_period=timedelta(seconds=1))
-    with pytest.raises(PolicyError, match=r"spec\.fault\.gracePeriod: a kubernetes setting"):
-        plan_injection("a1", target, graceful)
-    with pytest.raises(PolicyError, match="cannot apply a 'evict' fault"):
-        plan_injection("a1", target, EvictFault(type="evict"))
+    with pytest.raises(PolicyError, match=r"spec\.fault: gracePeriod: a kubernetes setting"):
+        graceful.injection("a1", target, object())
+    with pytest.raises(PolicyError, match=r"evict fault \(the Eviction API\) needs backend kube"):
+        EvictFault(type="evict").injection("a1", target, object())

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from chaosmonkey.daemon import Leadership
-from chaosmonkey.errors import ChaosMonkeyError
+from chaosmonkey.daemon.leadership import Leadership
+from chaosmonkey.errors import ChaosMonkeyError, NotLeader
 from chaosmonkey.journal import Journal
-from chaosmonkey.lease import Lease, NotLeader
+from chaosmonkey.journal.lease import Lease
 
 DURATION_S = 10.0
 

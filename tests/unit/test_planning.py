@@ -15,7 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from chaosmonkey.planning import (
+from chaosmonkey.guards.window import window_closed_reason
+from chaosmonkey.policy.models import Policy, Schedule, Window
+from chaosmonkey.scheduling.planning import (
     PlannedRun,
     PlanStore,
     Skipped,
@@ -24,8 +26,6 @@ from chaosmonkey.planning import (
     plan_today,
     planned_jobs,
 )
-from chaosmonkey.policy.models import Policy, Schedule, Window
-from chaosmonkey.safety import window_closed_reason
 
 OFFICE = {
     "timezone": "Europe/Amsterdam",

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from chaosmonkey.errors import PolicyErrors
+from chaosmonkey.faults.kill import KillFault
+from chaosmonkey.faults.pause import PauseFault
 from chaosmonkey.policy import load_paths, load_policy
-from chaosmonkey.policy.models import KillFault, PauseFault
+from chaosmonkey.scheduling.scheduler import check_schedules
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,8 +45,10 @@ def write(tmp_path: Path, text: str, name: str = "policy.yaml") -> Path:
 
 
 def errors_of(path: Path) -> list[str]:
+    """The errors of loading `path` as every command does: the policy format, then each cron
+    schedule by the scheduler's parser."""
     with pytest.raises(PolicyErrors) as caught:
-        load_paths([path])
+        check_schedules(load_paths([path]))
     return [str(error) for error in caught.value.errors]
 
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from chaosmonkey.policy.models import Probe, TcpProbe
-from chaosmonkey.probes import probe_once
+from chaosmonkey.recovery.probes import probe_once
 
 
 def serve(close_at_once: bool) -> tuple[int, threading.Event]:

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, time
 
 import pytest
 
+from chaosmonkey.guards.window import window_closed_reason
 from chaosmonkey.policy.models import Window
-from chaosmonkey.safety import window_closed_reason
 
 AMSTERDAM_OFFICE = Window(
     timezone="Europe/Amsterdam",

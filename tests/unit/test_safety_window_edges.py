@@ -14,11 +14,11 @@ import pytest
 import structlog.testing
 
 from chaosmonkey.engine import Engine
+from chaosmonkey.guards.window import window_closed_reason
 from chaosmonkey.journal import Journal
 from chaosmonkey.model import Outcome, Target
-from chaosmonkey.planning import inside
 from chaosmonkey.policy.models import Policy, Window
-from chaosmonkey.safety import window_closed_reason
+from chaosmonkey.scheduling.planning import inside
 from tests.unit.fakes import FakeBackend
 
 MICROSECOND = timedelta(microseconds=1)

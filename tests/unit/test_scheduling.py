@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chaosmonkey.policy.models import Policy
-from chaosmonkey.scheduling import check_cron, has_trigger, next_runs
+from chaosmonkey.scheduling.scheduler import check_cron, has_trigger, next_runs
 
 
 def policy(schedule: dict[str, Any], window: dict[str, Any] | None = None) -> Policy:

@@ -15,13 +15,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from chaosmonkey.daemon import Runs, plan_job_id
+from chaosmonkey.daemon.runs import Runs, plan_job_id
 from chaosmonkey.engine import Engine
 from chaosmonkey.journal import Journal
 from chaosmonkey.metrics import Metrics
 from chaosmonkey.model import Target
-from chaosmonkey.planning import PlannedRun, PlanStore, Skipped, draw_plan
 from chaosmonkey.policy.models import Policy
+from chaosmonkey.scheduling.planning import PlannedRun, PlanStore, Skipped, draw_plan
 from tests.unit.fakes import FakeBackend
 from tests.waiting import wait_until
 

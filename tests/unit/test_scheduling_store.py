@@ -15,7 +15,7 @@ import pytest
 
 from chaosmonkey.journal import Journal
 from chaosmonkey.policy.models import Policy
-from chaosmonkey.scheduling import (
+from chaosmonkey.scheduling.scheduler import (
     RUNS_TABLE,
     MissedRun,
     RunJob,

@@ -31,14 +31,14 @@ import structlog.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chaosmonkey.caps import Caps
 from chaosmonkey.engine import Engine
 from chaosmonkey.errors import BackendError, NoTargets
+from chaosmonkey.guards.caps import Caps
 from chaosmonkey.journal import Journal
-from chaosmonkey.model import Injection, Observation, Outcome, RevertResult, Target
-from chaosmonkey.planning import PlanStore, plan_today
+from chaosmonkey.model import Observation, Outcome, RevertResult, Target
 from chaosmonkey.policy.models import Policy, Targets
-from tests.unit.fakes import FakeBackend
+from chaosmonkey.scheduling.planning import PlanStore, plan_today
+from tests.unit.fakes import FakeBackend, _attack_id
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ZONES = ("UTC", "Europe/Amsterdam", "America/New_York")
@@ -241,6 +241,9 @@ class InstantWatch:
         return Observation(self.at, self.at)
 
 
+ONE_SHOT = ("crash", "kill", "restart", "delete", "evict")  # operations nothing reverts
+
+
 @dataclass
 class SimulatedFleet(FakeBackend):
     """Members that go down and come back tick by tick; an attacked member is down for a few
@@ -257,6 +260,7 @@ class SimulatedFleet(FakeBackend):
     faults: list[Fault] = field(default_factory=list)
     in_place: dict[str, str] = field(default_factory=dict)  # attack id -> policy
     stuck_until: dict[str, int] = field(default_factory=dict)  # attack id -> tick
+    one_shots: dict[str, int] = field(default_factory=dict)  # attack id -> run, of kills
 
     def chance(self, *about: object) -> random.Random:
         """Randomness that depends only on what it is about, not on thread order."""
@@ -274,35 +278,47 @@ class SimulatedFleet(FakeBackend):
     def list_targets(self, scope: Targets | None = None) -> list[Target]:
         return [member.seen_at(self.tick) for member in self.members.values()]
 
-    def apply(self, injection: Injection) -> float:
-        rng = self.chance("apply", injection.target.id)
+    def _apply(self, action: str, target: Target) -> float:
+        rng, attack_id = self.chance("apply", target.id), str(_attack_id())
         with self.lock:
-            member = self.members[injection.target.id]
+            self._drop_ended_one_shots()
+            if action in ONE_SHOT:
+                self.one_shots[attack_id] = self.run
+            member = self.members[target.id]
             member.down_until = max(member.down_until, self.tick + rng.randint(*self.down_ticks))
-            member.stopped = injection.action == "kill"
+            member.stopped = action in ("crash", "kill")
             if rng.random() < self.stuck_chance:  # its revert fails for a while: still in place
-                self.stuck_until[injection.attack_id] = self.tick + rng.randint(1, 8)
-                member.down_until = max(member.down_until, self.stuck_until[injection.attack_id])
-            self.in_place[injection.attack_id] = self.policy
+                self.stuck_until[attack_id] = self.tick + rng.randint(1, 8)
+                member.down_until = max(member.down_until, self.stuck_until[attack_id])
+            self.in_place[attack_id] = self.policy
             group = [m for m in self.members.values() if m.target.group == member.target.group]
             self.faults.append(
                 Fault(
                     run=self.run,
                     policy=self.policy,
                     at=self.now,
-                    target=injection.target,
+                    target=target,
                     available_left=sum(m.seen_at(self.tick).available for m in group),
                     in_place=Counter(self.in_place.values()),
                 )
             )
         return self.now.timestamp()
 
-    def revert(self, injection: Injection) -> RevertResult:
+    def _drop_ended_one_shots(self) -> None:
+        """A fault that is not reverted (a kill) is in place until its attack ends, which is
+        before the next run starts (the engine records it reverted, with nothing to revert)."""
+        for attack_id, run in list(self.one_shots.items()):
+            if run < self.run:
+                self.in_place.pop(attack_id, None)
+                del self.one_shots[attack_id]
+
+    def _revert(self, action: str, target: Target) -> RevertResult:
+        attack_id = str(_attack_id())
         with self.lock:
-            if self.stuck_until.get(injection.attack_id, 0) > self.tick:
-                raise BackendError(f"{injection.target.name}: the engine does not answer")
-            self.in_place.pop(injection.attack_id, None)
-        return RevertResult.REVERTED if injection.reversible else RevertResult.NOTHING_TO_REVERT
+            if self.stuck_until.get(attack_id, 0) > self.tick:
+                raise BackendError(f"{target.name}: the engine does not answer")
+            self.in_place.pop(attack_id, None)
+        return RevertResult.REVERTED
 
     def watch(self, target: Target) -> InstantWatch:  # type: ignore[override]
         return InstantWatch(self.now.timestamp())

@@ -11,10 +11,7 @@ from typing import Any
 import pytest
 
 from chaosmonkey.errors import PolicyErrors
-from chaosmonkey.policy import load_policy
-from chaosmonkey.policy.models import Policy
-from chaosmonkey.policy.stopconditions import HttpCondition, StopCondition
-from chaosmonkey.stopconditions import (
+from chaosmonkey.guards.conditions import (
     PrometheusError,
     QueryRejected,
     StopConditionGuard,
@@ -23,6 +20,9 @@ from chaosmonkey.stopconditions import (
     error_message,
     http_breached_message,
 )
+from chaosmonkey.policy import load_policy
+from chaosmonkey.policy.models import Policy
+from chaosmonkey.policy.stopconditions import HttpCondition, StopCondition
 
 POLICY = """\
 apiVersion: chaosmonkey/v1

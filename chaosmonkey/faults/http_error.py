@@ -1,0 +1,34 @@
+"""`http_error`: `percent` of the target's HTTP requests to the destinations are answered with
+`status` by the fault proxy in its namespace, without reaching the destination."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import Field
+
+from chaosmonkey.faults.base import register_fault
+from chaosmonkey.faults.network import PROXY_MARK, NetworkFault, Percent, proxy_port
+from chaosmonkey.netfaults.destinations import Destination
+from chaosmonkey.netfaults.keeper import ProxySpec
+from chaosmonkey.netfaults.rules import Change, redirect
+
+
+@register_fault
+class HttpErrorFault(NetworkFault):
+    type: Literal["http_error"]
+    status: int = Field(default=503, ge=400, le=599)
+    percent: Percent = 100.0
+
+    def changes(
+        self, tag: str, peers: Sequence[Destination]
+    ) -> tuple[list[Change], ProxySpec | None]:
+        toxic = {
+            "type": "http_status",
+            "stream": "upstream",
+            "toxicity": self.percent / 100,
+            "attributes": {"status": self.status},
+        }
+        proxy = ProxySpec(proxy_port(tag), PROXY_MARK, toxic)
+        return list(redirect(tag, peers, proxy.port, PROXY_MARK)), proxy

@@ -1,0 +1,25 @@
+"""`packet_loss`: each packet with the destinations dropped with probability `percent`/100
+(iptables `statistic`), in `direction`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from chaosmonkey.faults.base import register_fault
+from chaosmonkey.faults.network import NetworkFault, Percent
+from chaosmonkey.netfaults.destinations import Destination
+from chaosmonkey.netfaults.keeper import ProxySpec
+from chaosmonkey.netfaults.rules import Change, Direction, packet_loss
+
+
+@register_fault
+class PacketLossFault(NetworkFault):
+    type: Literal["packet_loss"]
+    percent: Percent
+    direction: Direction = "egress"
+
+    def changes(
+        self, tag: str, peers: Sequence[Destination]
+    ) -> tuple[list[Change], ProxySpec | None]:
+        return list(packet_loss(tag, peers, self.percent, self.direction)), None

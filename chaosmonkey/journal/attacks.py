@@ -1,0 +1,254 @@
+"""The durable record of every attack and fault, in SQLite.
+
+An attack is written before anything is injected and its fault stays open until reverted, so a
+new process (after a crash, or `chaosmonkey revert --all`) knows exactly what to undo. Each write
+is one transaction in WAL mode with full sync: a crash leaves the last committed state.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from chaosmonkey.faults import PLANS, Injection
+from chaosmonkey.faults.legacy import plan_from_v0
+from chaosmonkey.journal.store import SqliteStore
+from chaosmonkey.model import AttackRecord, Outcome, RevertResult, Status, Target
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS attacks (
+    id TEXT PRIMARY KEY,
+    policy TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    fault TEXT NOT NULL,
+    target TEXT NOT NULL,
+    dry_run INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    outcome TEXT,
+    created_at REAL NOT NULL,
+    injected_at REAL,
+    detected_at REAL,
+    recovered_at REAL,
+    ended_at REAL,
+    reason TEXT,
+    revert_result TEXT
+);
+CREATE INDEX IF NOT EXISTS attacks_created ON attacks (created_at);
+CREATE TABLE IF NOT EXISTS faults (
+    attack_id TEXT PRIMARY KEY REFERENCES attacks (id),
+    backend TEXT NOT NULL,
+    injection TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('planned', 'active', 'reverted')),
+    recorded_at REAL NOT NULL,
+    reverted_at REAL,
+    revert_result TEXT
+);
+CREATE INDEX IF NOT EXISTS faults_open ON faults (state);
+CREATE TABLE IF NOT EXISTS halt (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    reason TEXT NOT NULL,
+    since REAL NOT NULL
+);
+"""
+_ATTACK_COLUMNS = (
+    "id, policy, backend, fault, target, dry_run, status, outcome, created_at, injected_at, "
+    "detected_at, recovered_at, ended_at, reason, revert_result"
+)
+
+
+class Journal(SqliteStore):
+    """Every attack and fault, and the kill switch."""
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(path, _SCHEMA, "journal")
+
+    def record_attack(self, record: AttackRecord, injection: Injection | None = None) -> None:
+        """Writes a new attack, and the fault it is about to inject, in one transaction."""
+        with self._transaction() as db:
+            db.execute(
+                f"INSERT INTO attacks ({_ATTACK_COLUMNS}) VALUES ({', '.join('?' * 15)})",
+                _attack_row(record),
+            )
+            if injection is not None:
+                db.execute(
+                    "INSERT INTO faults (attack_id, backend, injection, state, recorded_at) "
+                    "VALUES (?, ?, ?, 'planned', ?)",
+                    (record.id, injection.backend, _dump_injection(injection), time.time()),
+                )
+
+    def mark_injected(self, record: AttackRecord) -> None:
+        """The fault is applied (or may be: the call was made)."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE attacks SET status = ?, injected_at = ? WHERE id = ?",
+                (Status.INJECTED.value, record.injected_at, record.id),
+            )
+            db.execute("UPDATE faults SET state = 'active' WHERE attack_id = ?", (record.id,))
+
+    def mark_reverted(self, attack_id: str, result: RevertResult) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE faults SET state = 'reverted', reverted_at = ?, revert_result = ? "
+                "WHERE attack_id = ? AND state != 'reverted'",
+                (time.time(), result.value, attack_id),
+            )
+            db.execute(
+                "UPDATE attacks SET revert_result = ? WHERE id = ?", (result.value, attack_id)
+            )
+
+    def finish(self, record: AttackRecord) -> None:
+        """Writes the outcome and the measured times."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE attacks SET status = ?, outcome = ?, detected_at = ?, recovered_at = ?, "
+                "ended_at = ?, reason = ? WHERE id = ?",
+                (
+                    Status.DONE.value,
+                    record.outcome.value if record.outcome else None,
+                    record.detected_at,
+                    record.recovered_at,
+                    record.ended_at,
+                    record.reason,
+                    record.id,
+                ),
+            )
+
+    def halt(self, reason: str) -> None:
+        """The kill switch: no attack starts and running ones revert until `resume`."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO halt (id, reason, since) VALUES (1, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET reason = excluded.reason",
+                (reason, time.time()),
+            )
+
+    def resume(self) -> bool:
+        """Lifts the kill switch; False when it was not set."""
+        with self._transaction() as db:
+            return db.execute("DELETE FROM halt").rowcount > 0
+
+    def halted(self) -> tuple[str, float] | None:
+        """(reason, since) while the kill switch is set."""
+        rows = self._select("SELECT reason, since FROM halt")
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def count_attacks(self, since: float, policy: str | None = None) -> int:
+        """Attacks with a fault (dry runs have none) created since `since` (by the engine's
+        clock, as the caps' day is), of one policy or all."""
+        sql = (
+            "SELECT COUNT(*) FROM faults JOIN attacks ON attacks.id = faults.attack_id "
+            "WHERE attacks.created_at >= ?"
+        )
+        if policy is None:
+            return int(self._select(sql, since)[0][0])
+        return int(self._select(sql + " AND attacks.policy = ?", since, policy)[0][0])
+
+    def count_open_faults(self, policy: str | None = None) -> int:
+        """Faults possibly in place, of one policy or all."""
+        sql = (
+            "SELECT COUNT(*) FROM faults JOIN attacks ON attacks.id = faults.attack_id "
+            "WHERE faults.state != 'reverted'"
+        )
+        if policy is None:
+            return int(self._select(sql)[0][0])
+        return int(self._select(sql + " AND attacks.policy = ?", policy)[0][0])
+
+    def open_faults(self) -> list[Injection]:
+        """Faults that may be in place: applied, or recorded and maybe applied before a crash."""
+        rows = self._select(
+            "SELECT injection FROM faults WHERE state != 'reverted' ORDER BY recorded_at"
+        )
+        return [_load_injection(row[0]) for row in rows]
+
+    def active_fault_counts(self) -> dict[str, int]:
+        rows = self._select(
+            "SELECT backend, COUNT(*) FROM faults WHERE state = 'active' GROUP BY backend"
+        )
+        return {backend: count for backend, count in rows}
+
+    def attacks(self, limit: int = 100) -> list[AttackRecord]:
+        rows = self._select(
+            f"SELECT {_ATTACK_COLUMNS} FROM attacks ORDER BY created_at DESC LIMIT ?", limit
+        )
+        return [_attack_from_row(row) for row in rows]
+
+    def unfinished_attacks(self) -> list[AttackRecord]:
+        rows = self._select(
+            f"SELECT {_ATTACK_COLUMNS} FROM attacks WHERE status != ?", Status.DONE.value
+        )
+        return [_attack_from_row(row) for row in rows]
+
+
+def _attack_row(record: AttackRecord) -> tuple[Any, ...]:
+    return (
+        record.id,
+        record.policy,
+        record.backend,
+        record.fault,
+        json.dumps(_target_dict(record.target)),
+        int(record.dry_run),
+        record.status.value,
+        record.outcome.value if record.outcome else None,
+        record.created_at,
+        record.injected_at,
+        record.detected_at,
+        record.recovered_at,
+        record.ended_at,
+        record.reason,
+        record.revert_result.value if record.revert_result else None,
+    )
+
+
+def _attack_from_row(row: tuple[Any, ...]) -> AttackRecord:
+    return AttackRecord(
+        id=row[0],
+        policy=row[1],
+        backend=row[2],
+        fault=row[3],
+        target=Target(**json.loads(row[4])),
+        dry_run=bool(row[5]),
+        status=Status(row[6]),
+        outcome=Outcome(row[7]) if row[7] else None,
+        created_at=row[8],
+        injected_at=row[9],
+        detected_at=row[10],
+        recovered_at=row[11],
+        ended_at=row[12],
+        reason=row[13],
+        revert_result=RevertResult(row[14]) if row[14] else None,
+    )
+
+
+def _target_dict(target: Target) -> dict[str, Any]:
+    data = asdict(target)
+    data["labels"] = dict(target.labels)
+    return data
+
+
+def _dump_injection(injection: Injection) -> str:
+    plan = {"kind": injection.plan.kind, **injection.plan.model_dump(mode="json")}
+    return json.dumps(
+        {
+            "attack_id": injection.attack_id,
+            "backend": injection.backend,
+            "target": _target_dict(injection.target),
+            "plan": plan,
+        }
+    )
+
+
+def _load_injection(text: str) -> Injection:
+    """An injection as recorded, by this version (a `plan` of a registered kind) or by 0.1."""
+    data = json.loads(text)
+    target = Target(**data["target"])
+    if "plan" not in data:
+        plan = plan_from_v0(data["backend"], data["action"], data.get("params") or {})
+        return Injection(data["attack_id"], target, plan)
+    fields = dict(data["plan"])
+    kind = fields.pop("kind")
+    if kind not in PLANS:
+        raise ValueError(f"unknown plan kind {kind!r} in a journal record")
+    return Injection(data["attack_id"], target, PLANS[kind].model_validate(fields))

@@ -1,0 +1,75 @@
+"""The journal's SQLite file: one connection per store, WAL mode, full sync, its tables made."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from chaosmonkey.errors import ChaosMonkeyError
+
+DEFAULT_DB = "chaosmonkey.db"
+DB_ENV = "CHAOSMONKEY_DB"
+
+
+def switch_to_wal(db: sqlite3.Connection, timeout_s: float) -> None:
+    """WAL mode, waiting up to `timeout_s`: SQLite does not wait for the lock the switch needs
+    when another process is creating the same new file, it fails at once."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
+def default_path() -> Path:
+    return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
+
+
+class SqliteStore:
+    """A store in the journal's SQLite file (WAL, full sync, its tables created); safe to share
+    between threads of one process."""
+
+    def __init__(self, path: Path | str, schema: str, what: str) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            switch_to_wal(self._db, 30)
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(schema)
+        except sqlite3.DatabaseError as error:
+            raise ChaosMonkeyError(
+                f"{self.path}: cannot open the {what} ({error}); expected a chaosmonkey SQLite "
+                "database or a new path"
+            ) from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _select(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
