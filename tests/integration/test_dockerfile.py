@@ -25,7 +25,8 @@ from chaosmonkey import __version__
 from chaosmonkey.policy import load_paths
 from tests.integration.conftest import SESSION_ID, TEST_LABEL, RunTarget
 
-pytestmark = pytest.mark.docker
+# building the image on the vfs storage driver takes minutes: the first test waits for it
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_IMAGE = "local/debian-python-net:bookworm"  # Debian 12 minbase: python3-venv, iptables, tc

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,7 +14,6 @@ import pytest
 
 from chaosmonkey.engine import Engine
 from chaosmonkey.faults import Injection
-from chaosmonkey.faults.network import Placement
 from chaosmonkey.guards.caps import Caps
 from chaosmonkey.journal import Journal
 from chaosmonkey.model import AttackRecord, Outcome, Target
@@ -107,14 +105,9 @@ def test_faults_in_place_count_against_max_concurrent_faults(tmp_path: Path) -> 
 
 @dataclass
 class CountingBackend(FakeBackend):
-    """Plans slowly (so that runs overlap between their draw and their record) and notes the
-    faults in place at each apply."""
+    """Notes the faults in place at each apply."""
 
     open_at_apply: list[int] = field(default_factory=list)
-
-    def place(self, target: Target, allow_host_network: bool) -> Placement | None:
-        time.sleep(0.002)
-        return super().place(target, allow_host_network)
 
     def _apply(self, action: str, target: Target) -> float:
         assert self.journal is not None
@@ -145,7 +138,8 @@ def test_runs_at_the_same_instant_never_overshoot_the_daily_cap(tmp_path: Path, 
     `cap` faults are recorded and applied, every other run is skipped with the reason."""
     journal = Journal(tmp_path / "journal.db")
     backend = CountingBackend(FLEET, journal=journal, recover_after=0.0)
-    monkey = Engine(lambda name: backend, journal, caps=Caps(journal, max_attacks_per_day=cap))
+    caps = Caps(journal, max_attacks_per_day=cap)
+    monkey = Engine(lambda name: backend, journal, caps=caps, timer=backend.timer)
     records = run_together(monkey, [policy(f"p{n}") for n in range(8)], rounds=8)
     attacked = [record for record in records if record.outcome is not Outcome.SKIPPED]
     assert len(attacked) == cap
@@ -163,7 +157,8 @@ def test_runs_at_the_same_instant_never_overshoot_the_faults_in_place(
     apply are more than `cap` faults recorded as in place."""
     journal = Journal(tmp_path / "journal.db")
     backend = CountingBackend(FLEET, journal=journal, recover_after=0.05)
-    monkey = Engine(lambda name: backend, journal, caps=Caps(journal, max_concurrent_faults=cap))
+    caps = Caps(journal, max_concurrent_faults=cap)
+    monkey = Engine(lambda name: backend, journal, caps=caps, timer=backend.timer)
     run_together(monkey, [policy(f"p{n}", max_targets=2) for n in range(6)], rounds=4)
     assert backend.open_at_apply
     assert max(backend.open_at_apply) <= cap

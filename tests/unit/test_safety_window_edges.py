@@ -162,7 +162,8 @@ def test_an_engine_on_a_controlled_clock_acts_at_the_edges(
     skipped run naming the window otherwise; the attack is dated by that clock."""
     backend = FakeBackend([Target("docker", f"c{i}", f"web-{i}", "web") for i in range(2)])
     backend.recover_after = 0.0
-    engine = Engine(lambda name: backend, Journal(tmp_path / "j.db"), rng=random.Random(1))
+    journal = Journal(tmp_path / "j.db")
+    engine = Engine(lambda name: backend, journal, rng=random.Random(1), timer=backend.timer)
     engine.clock = lambda: at
     with structlog.testing.capture_logs():
         [record] = engine.run_policy(armed(rule))

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from chaosmonkey.errors import PolicyErrors
+from chaosmonkey.guards import conditions
 from chaosmonkey.guards.conditions import (
     PrometheusError,
     QueryRejected,
@@ -22,7 +23,7 @@ from chaosmonkey.guards.conditions import (
 )
 from chaosmonkey.policy import load_policy
 from chaosmonkey.policy.models import Policy
-from chaosmonkey.policy.stopconditions import HttpCondition, StopCondition
+from chaosmonkey.policy.stopconditions import HttpCondition, PromqlCondition, StopCondition
 
 POLICY = """\
 apiVersion: chaosmonkey/v1
@@ -212,6 +213,21 @@ def test_guard_gives_the_first_breach_and_asks_no_further(tmp_path: Path) -> Non
     assert asked == [0, 1]
 
 
-def test_policies_without_promql_conditions_need_no_prometheus(tmp_path: Path) -> None:
-    """The start-up check asks nothing when there is no PromQL query to check."""
-    check_queries([guarded(tmp_path, StopCondition(http=HttpCondition(url="http://s/")))])
+def test_policies_without_promql_conditions_need_no_prometheus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start-up check asks nothing of a policy whose conditions are HTTP only; a PromQL
+    condition's query is sent to its Prometheus once (the project's own query function stands
+    in for Prometheus here)."""
+    asked: list[str] = []
+
+    def instant_query(promql: PromqlCondition) -> list[float]:
+        asked.append(promql.query)
+        return []
+
+    monkeypatch.setattr(conditions, "instant_query", instant_query)
+    http_only = StopCondition(http=HttpCondition(url="http://127.0.0.1:9/healthz"))
+    check_queries([guarded(tmp_path, http_only)])
+    assert asked == []
+    check_queries([guarded(tmp_path, http_only, promql("up == 0"))])
+    assert asked == ["up == 0"]

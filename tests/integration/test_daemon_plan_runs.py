@@ -90,7 +90,8 @@ def monkey(tmp_path: Path) -> Iterator[Callable[[], Monkey]]:
         registry = CollectorRegistry()
         metrics = Metrics(registry)
         metrics.declare("cm", "kill", "docker")
-        engine = Engine(lambda name: backend, journal, metrics, random.Random(7))
+        timer = backend.timer
+        engine = Engine(lambda name: backend, journal, metrics, random.Random(7), timer=timer)
         runs = Runs([chaos_policy()], engine, tmp_path / "j.db", metrics, GRACE)
         made.append((runs, journal))
         return Monkey(tmp_path / "j.db", backend, registry, runs)
