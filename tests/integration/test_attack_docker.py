@@ -15,6 +15,7 @@ from tests.integration.conftest import RunTarget, started_at
 pytestmark = pytest.mark.docker
 
 
+@pytest.mark.timing
 def test_crash_kill_is_recovered_and_measured(
     tmp_path: Path, run_target: RunTarget, health_check: Callable[..., dict[str, Any]]
 ) -> None:
@@ -166,6 +167,7 @@ def test_stop_without_a_replacement_is_not_recovered_then_reverted(
     assert container.status == "running"
 
 
+@pytest.mark.timing
 def test_pause_judged_by_an_http_probe(
     tmp_path: Path, run_target: RunTarget, published_url: Callable[[Container], str]
 ) -> None:

@@ -188,6 +188,7 @@ def test_restart_runs_a_new_process(
     assert after["StartedAt"] > before["StartedAt"]
 
 
+@pytest.mark.timing
 def test_watch_measures_recovery_against_the_known_start_delay(
     backend: DockerBackend, run_target: RunTarget, wait_ready: WaitReady
 ) -> None:
@@ -221,6 +222,7 @@ def test_watch_measures_recovery_against_the_known_start_delay(
     assert START_DELAY_S <= recovery_s <= START_DELAY_S + RECOVERY_BOUND_S
 
 
+@pytest.mark.timing
 def test_watch_of_a_name_group_sees_the_revert(
     backend: DockerBackend, run_target: RunTarget
 ) -> None:

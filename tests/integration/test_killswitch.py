@@ -14,6 +14,7 @@ from tests.integration.conftest import Monkey, RunTarget, WaitFor, free_port, st
 pytestmark = pytest.mark.docker
 
 
+@pytest.mark.timing
 def test_halt_reverts_holds_across_restarts_and_resume_lifts_it(
     tmp_path: Path, run_target: RunTarget, wait_for: WaitFor, monkeys: list[Monkey]
 ) -> None:

@@ -452,6 +452,7 @@ def ours_in(pod: PodOnNode, tag: str | None) -> list[str]:
     return rules + [line for line in qdiscs if f" {handle_for(tag)} " in line]
 
 
+@pytest.mark.timing
 def test_latency_delays_the_pods_requests_by_its_delay(
     kubesim: KubeSim,
     pod_on_node: PodOnNode,
@@ -532,6 +533,7 @@ def test_packet_loss_drops_about_its_percent_then_none(
     assert received(peer, pod_ip, 50) == 50
 
 
+@pytest.mark.timing
 def test_bandwidth_caps_what_the_pod_sends(
     kubesim: KubeSim, pod_on_node: PodOnNode, agent: Agent, tmp_path: Path, wait_for: WaitFor
 ) -> None:

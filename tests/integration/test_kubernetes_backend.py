@@ -240,6 +240,7 @@ def test_finished_pods_are_no_members(kube: Kube, backend: KubernetesBackend) ->
     [{"type": "kill"}, {"type": "kill", "gracePeriod": "2s"}, {"type": "evict"}],
     ids=["kill-grace-0", "kill-grace-2s", "evict"],
 )
+@pytest.mark.timing
 def test_a_fault_is_detected_and_recovery_measured(
     kube: Kube, backend: KubernetesBackend, tmp_path: Path, fault: dict[str, Any]
 ) -> None:

@@ -182,6 +182,7 @@ def test_one_of_two_monkeys_attacks(
     assert read_lease(kube_client, namespace)["leaseTransitions"] == 1
 
 
+@pytest.mark.timing
 def test_a_follower_takes_over_from_a_killed_leader(
     kube: Kube,
     kube_client: client.ApiClient,

@@ -63,6 +63,7 @@ def journal_attacks(db: Path) -> list[dict[str, Any]]:
         journal.close()
 
 
+@pytest.mark.timing
 def test_two_monkeys_attack_as_one(
     tmp_path: Path, run_target: RunTarget, wait_for: WaitFor, monkeys: list[Monkey]
 ) -> None:
@@ -88,6 +89,7 @@ def test_two_monkeys_attack_as_one(
     assert min(gaps) >= 1.0, gaps
 
 
+@pytest.mark.timing
 def test_a_follower_takes_over_from_a_killed_leader(
     tmp_path: Path, run_target: RunTarget, wait_for: WaitFor, monkeys: list[Monkey]
 ) -> None:

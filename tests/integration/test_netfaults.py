@@ -128,6 +128,7 @@ def received(container: Container, ip: str, count: int) -> int:
     return int(found[1])
 
 
+@pytest.mark.timing
 def test_bandwidth_limits_responses_to_1_mbit(
     run_target: RunTarget, published_url: Callable[[Container], str]
 ) -> None:

@@ -226,6 +226,7 @@ def timed_fetches(client: Container, server: Container, count: int) -> tuple[flo
     return time.monotonic() - started, output
 
 
+@pytest.mark.timing
 def test_latency_adds_its_delay_to_each_request(
     tmp_path: Path, run_target: RunTarget, wait_for: WaitFor, db: Path
 ) -> None:

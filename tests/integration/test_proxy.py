@@ -202,6 +202,7 @@ def test_without_toxics_bytes_pass_both_ways(echo_proxy: tuple[str, int]) -> Non
         sender.join(timeout=5)
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("stream", ["upstream", "downstream"])
 def test_latency_adds_its_delay(harness: Harness, echo_proxy: tuple[str, int], stream: str) -> None:
     """A 100 ms latency toxic adds 100 ms to a round trip (within 10% or 5 ms)."""
@@ -229,6 +230,7 @@ def test_latency_delays_each_chunk_without_holding_up_reading(
             assert_near_ms((time.perf_counter() - sent_at) * 1000, 200)
 
 
+@pytest.mark.timing
 def test_jitter_varies_the_delay_within_its_bounds(
     harness: Harness, echo_proxy: tuple[str, int]
 ) -> None:
@@ -241,6 +243,7 @@ def test_jitter_varies_the_delay_within_its_bounds(
     assert max(samples) - min(samples) > 5, samples
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("stream", ["upstream", "downstream"])
 def test_bandwidth_caps_the_rate(
     harness: Harness, serve: Callable[[Handle], TcpServer], stream: str

@@ -79,6 +79,7 @@ def untouched(container_state: ContainerState, container: Container, started: st
     return bool(state["Running"]) and not state["Paused"] and state["StartedAt"] == started
 
 
+@pytest.mark.timing
 def test_breach_during_an_attack_reverts_it_at_once(
     tmp_path: Path,
     flags: Flags,
