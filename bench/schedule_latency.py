@@ -4,10 +4,10 @@ Run: .venv/bin/python bench/schedule_latency.py [--runs 40] [--spacing 1.0] [--m
 One running target (busybox httpd, no published port) and RUNS Chaos Monkey mode policies on it
 (each a 100 ms pause, window all day), each with one row of today's plan stored in the journal,
 SPACING seconds apart. The monkey is started as `chaosmonkey run` starts it: `daemon.leadership`
-takes the journal's lease and starts `daemon.Runs` (the persistent scheduler, jobs in the journal,
-reconciled), which fires `run_planned` at each row's time: `Engine.run_policy` for the group
-(window, guards, listing, selection, caps, journal, lease fence) and the backend's call, timed
-apart (`DockerBackend.apply`, POST /containers/{id}/pause). Delay = applied - scheduled - the
+takes the journal's lease and starts `daemon.runs.Runs` (the persistent scheduler, jobs in the
+journal, reconciled), which fires `run_planned` at each row's time: `Engine.run_policy` for the
+group (window, guards, listing, selection, caps, journal, lease fence) and the backend's call,
+timed apart (`DockerBackend.pause`, POST /containers/{id}/pause). Delay = applied - scheduled - the
 backend's call (= the call's start - scheduled). The first run is a warm-up, shown apart.
 Exits 1 when the p99 delay exceeds 50 ms; stops after MAX_SECONDS in any case.
 """
@@ -27,13 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import _support as bench
+import structlog
 
 from chaosmonkey import logs
-from chaosmonkey.backends.base import Backend
+from chaosmonkey.backends.docker import DockerBackend
 from chaosmonkey.daemon.leadership import leadership, open_lease
 from chaosmonkey.daemon.runs import Runs
-from chaosmonkey.faults import Injection
 from chaosmonkey.metrics import Metrics
+from chaosmonkey.model import Target
 from chaosmonkey.policy.models import Policy
 from chaosmonkey.runtime import Runtime
 from chaosmonkey.scheduling.planning import PlannedRun, PlanStore
@@ -62,18 +63,20 @@ class Timing:
 
 
 class TimedBackend:
-    """The real backend, with each `apply` call's start and end (wall clock) kept by attack."""
+    """The real backend, with each pause call's start and end (wall clock) kept by attack (the
+    one the engine binds to the log context while it carries it out)."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: DockerBackend) -> None:
         self._backend = backend
         self.calls: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def apply(self, injection: Injection) -> float:
+    def pause(self, target: Target) -> float:
         started = time.time()
-        applied = self._backend.apply(injection)
+        applied = self._backend.pause(target)
+        attack_id = str(structlog.contextvars.get_contextvars()["attack_id"])
         with self._lock:
-            self.calls[injection.attack_id] = (started, time.time())
+            self.calls[attack_id] = (started, time.time())
         return applied
 
     def __getattr__(self, name: str) -> Any:
@@ -118,7 +121,9 @@ def run(app: str, group: str, count: int, spacing_s: float, limit_s: float) -> l
         db = Path(tmp) / "j.db"
         with Runtime.open(db) as runtime:
             engine = runtime.engine
-            timed = TimedBackend(runtime.backend("docker"))
+            docker_backend = runtime.backend("docker")
+            assert isinstance(docker_backend, DockerBackend)
+            timed = TimedBackend(docker_backend)
             engine.backend_for = lambda name: timed  # type: ignore[assignment,return-value]
             metrics = Metrics()
             engine.recorder = metrics

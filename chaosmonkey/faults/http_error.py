@@ -9,10 +9,10 @@ from typing import Literal
 from pydantic import Field
 
 from chaosmonkey.faults.base import register_fault
-from chaosmonkey.faults.network import PROXY_MARK, NetworkFault, Percent, proxy_port
+from chaosmonkey.faults.network import NetworkFault, Percent, through_proxy
 from chaosmonkey.netfaults.destinations import Destination
 from chaosmonkey.netfaults.keeper import ProxySpec
-from chaosmonkey.netfaults.rules import Change, redirect
+from chaosmonkey.netfaults.rules import Change
 
 
 @register_fault
@@ -24,11 +24,13 @@ class HttpErrorFault(NetworkFault):
     def changes(
         self, tag: str, peers: Sequence[Destination]
     ) -> tuple[list[Change], ProxySpec | None]:
-        toxic = {
-            "type": "http_status",
-            "stream": "upstream",
-            "toxicity": self.percent / 100,
-            "attributes": {"status": self.status},
-        }
-        proxy = ProxySpec(proxy_port(tag), PROXY_MARK, toxic)
-        return list(redirect(tag, peers, proxy.port, PROXY_MARK)), proxy
+        return through_proxy(
+            tag,
+            peers,
+            {
+                "type": "http_status",
+                "stream": "upstream",
+                "toxicity": self.percent / 100,
+                "attributes": {"status": self.status},
+            },
+        )

@@ -8,10 +8,10 @@ from datetime import timedelta
 from typing import Literal
 
 from chaosmonkey.faults.base import register_fault
-from chaosmonkey.faults.network import PROXY_MARK, NetworkFault, proxy_port
+from chaosmonkey.faults.network import NetworkFault, through_proxy
 from chaosmonkey.netfaults.destinations import Destination
 from chaosmonkey.netfaults.keeper import ProxySpec
-from chaosmonkey.netfaults.rules import Change, redirect
+from chaosmonkey.netfaults.rules import Change
 from chaosmonkey.schema import Duration, PositiveDuration
 
 
@@ -24,14 +24,14 @@ class LatencyFault(NetworkFault):
     def changes(
         self, tag: str, peers: Sequence[Destination]
     ) -> tuple[list[Change], ProxySpec | None]:
-        toxic = {
-            "type": "latency",
-            "stream": "downstream",
-            "toxicity": 1.0,
-            "attributes": {
-                "latency_ms": self.delay.total_seconds() * 1000,
-                "jitter_ms": self.jitter.total_seconds() * 1000,
+        delay_ms, jitter_ms = (value.total_seconds() * 1000 for value in (self.delay, self.jitter))
+        return through_proxy(
+            tag,
+            peers,
+            {
+                "type": "latency",
+                "stream": "downstream",
+                "toxicity": 1.0,
+                "attributes": {"latency_ms": delay_ms, "jitter_ms": jitter_ms},
             },
-        }
-        proxy = ProxySpec(proxy_port(tag), PROXY_MARK, toxic)
-        return list(redirect(tag, peers, proxy.port, PROXY_MARK)), proxy
+        )

@@ -32,7 +32,7 @@ from chaosmonkey.faults.ops import NetworkOps
 from chaosmonkey.model import RevertResult, Target
 from chaosmonkey.netfaults.destinations import Destination, check_destination
 from chaosmonkey.netfaults.keeper import KeeperSpec, ProxySpec
-from chaosmonkey.netfaults.rules import Change, parse_rate, tag_for
+from chaosmonkey.netfaults.rules import Change, parse_rate, redirect, tag_for
 from chaosmonkey.schema import PositiveDuration
 
 Percent = Annotated[float, Field(gt=0, le=100)]
@@ -103,6 +103,15 @@ def proxy_port(tag: str) -> int:
     """A port per attack, so that two faults on one target do not collide."""
     base, size = _PROXY_PORTS
     return base + zlib.crc32(tag.encode()) % size
+
+
+def through_proxy(
+    tag: str, peers: Sequence[Destination], toxic: dict[str, Any]
+) -> tuple[list[Change], ProxySpec]:
+    """The target's TCP connections to `peers` redirected through the fault proxy in its
+    namespace, which applies `toxic` (the proxy's own upstream sockets are exempt by mark)."""
+    proxy = ProxySpec(proxy_port(tag), PROXY_MARK, toxic)
+    return list(redirect(tag, peers, proxy.port, PROXY_MARK)), proxy
 
 
 class Peer(BaseModel):

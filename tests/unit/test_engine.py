@@ -177,6 +177,26 @@ def test_open_faults_are_reverted_after_a_crash(journal: Journal) -> None:
     assert "interrupted" in closed.reason
 
 
+def test_an_attack_its_live_monkey_reverted_is_left_for_it_to_finish(journal: Journal) -> None:
+    """`revert --all` and `halt` close only the attacks whose faults they reverted: an attack
+    whose own monkey reverted its fault and is still observing it keeps the outcome that monkey
+    gives it. A new leader taking over closes every unfinished attack."""
+    backend = FakeBackend(WEB)
+    engine, _ = engine_for(backend, journal)
+    target = WEB[0]
+    record = AttackRecord("live1", "web-test", "docker", "pause", target, False, created_at=1.0)
+    pause = policy({"type": "pause", "duration": "1h"}).spec.fault
+    journal.record_attack(record, pause.injection("live1", target, backend))
+    journal.mark_injected(record)
+    journal.mark_reverted("live1", RevertResult.REVERTED)  # by the monkey carrying it out
+    assert engine.revert_open_faults() == []
+    [still] = journal.unfinished_attacks()
+    assert still.id == "live1"
+    engine.revert_open_faults(every_unfinished=True)
+    assert journal.unfinished_attacks() == []
+    assert journal.attacks()[0].reason == INTERRUPTED
+
+
 def test_halt_cuts_a_hold_short_and_reverts(journal: Journal) -> None:
     """A halt during a long pause reverts at once instead of waiting out the duration."""
     backend = FakeBackend(WEB, recover_after=None)

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import grimp
 import pytest
 
 from chaosmonkey.errors import BackendError, PolicyError, RevertFailedError, TargetGone
@@ -53,6 +54,17 @@ def test_every_fault_type_is_registered_with_where_it_is_available() -> None:
         "stop": ("docker",),
     }
     assert isinstance(parse_fault({"type": "latency", "delay": "200ms"}), FAULTS["latency"])
+
+
+def test_fault_types_do_not_import_each_other() -> None:
+    """Each fault type is a module of its own: none imports another, even through others (the
+    import contracts of pyproject.toml cover the layers; this covers every registered type)."""
+    graph = grimp.build_graph("chaosmonkey")
+    modules = {spec.__module__ for spec in FAULTS.values()}
+    assert len(modules) == len(FAULTS)
+    for module in modules:
+        for other in modules - {module}:
+            assert not graph.chain_exists(importer=module, imported=other), (module, other)
 
 
 def test_container_faults_plan_the_engine_call_and_its_undo() -> None:
