@@ -10,6 +10,7 @@ the keeper of an attack can be found from any process (`find_keepers`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -112,10 +113,14 @@ def run(spec: KeeperSpec) -> int:
 
 
 def _say(message: dict[str, Any]) -> None:
-    """One line for the monkey, then stdout is closed: nobody may be reading any more."""
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
-    sys.stdout.close()
+    """One line for the monkey, then stdout is closed: nobody may be reading any more. A monkey
+    that died before reading it (a broken pipe) changes nothing: the fault is held and ended at
+    its deadline all the same."""
+    with contextlib.suppress(OSError):
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+    with contextlib.suppress(OSError):  # what a broken pipe left in the buffer is dropped
+        sys.stdout.close()
 
 
 def _start_proxy(spec: ProxySpec) -> Any:

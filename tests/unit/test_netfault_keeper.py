@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import signal
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -66,3 +68,28 @@ def test_a_hold_counts_from_when_the_fault_is_applied(monkeypatch: pytest.Monkey
 def test_a_past_deadline_ends_the_fault_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     ready_at, removing_at = run_keeper(monkeypatch, KeeperSpec(TAG, time.time() - 5, [RULE]))
     assert removing_at - ready_at < 0.3
+
+
+class GonePipe(io.StringIO):
+    """stdout whose reader is gone: the monkey was killed before it read the ready line."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_monkey_gone_before_the_ready_line_still_gets_its_fault_ended(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The keeper outlives a monkey killed between the fault's apply and its ready line: it does
+    not die of the broken pipe with the rules in place, it ends the fault at its deadline."""
+    namespace = TimedNamespace()
+    monkeypatch.setattr(keeper, "LocalExecutor", lambda: namespace)
+    monkeypatch.setattr(signal, "signal", lambda *_: None)
+    monkeypatch.setattr(sys, "stdout", GonePipe())
+    assert keeper.run(KeeperSpec(TAG, time.time() - 5, [RULE])) == 0
+    commands = [argv[0] for _, argv in namespace.calls]
+    assert commands[0] == "iptables"  # the rule applied
+    assert "iptables-save" in commands  # then removed by its tag
