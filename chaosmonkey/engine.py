@@ -30,7 +30,7 @@ from chaosmonkey.journal import Journal
 from chaosmonkey.model import AttackRecord, Observation, Outcome, RevertResult, Status, Target
 from chaosmonkey.policy.models import Policy
 from chaosmonkey.recovery.applied import AppliedFaultWatch
-from chaosmonkey.recovery.probes import ProbeWatch
+from chaosmonkey.recovery.probes import ProbeWatch, describe
 from chaosmonkey.selection import Refusal, Selection, choose, eligible
 
 log = structlog.get_logger("chaosmonkey.engine")
@@ -217,9 +217,8 @@ class Engine:
                 deadline += policy.spec.recovery.timeout.total_seconds()
                 self.notify(f"waiting for {injection.target.group} to recover")
                 observation = self._wait(policy, watch, deadline)
-            record.detected_at = observation.impact_at
-            record.recovered_at = observation.recovered_at
-            record.outcome, record.reason = _judge(record, policy, self.halted.is_set())
+            _observed(record, observation)
+            record.outcome, record.reason = _judge(record, observation, policy, self.halted)
             if breach := self.refusal(policy):
                 record.outcome, record.reason = Outcome.ABORTED, breach
         except FaultRefused as error:  # the backend changed nothing: no attack took place
@@ -253,11 +252,12 @@ class Engine:
         return reverted
 
     def _wait(self, policy: Policy, watch: RecoveryWatch, deadline: float) -> Observation:
-        """Waits for recovery in short steps, so that a halt or a guard cuts the wait short."""
+        """Waits for recovery (the target back, and the service settled when probed) in short
+        steps, so that a halt or a guard cuts the wait short."""
         while True:
             step = min(deadline, self.timer.time() + CHECK_EVERY_S)
             observation = watch.wait_recovered(step)
-            if observation.recovered_at is not None or step >= deadline:
+            if observation.complete or step >= deadline:
                 return observation
             if self._cut_short(policy):
                 return observation
@@ -364,13 +364,34 @@ def _new_record(policy: Policy, target: Target, dry_run: bool, now: datetime) ->
     )
 
 
-def _judge(record: AttackRecord, policy: Policy, halted: bool) -> tuple[Outcome, str | None]:
+def _observed(record: AttackRecord, observation: Observation) -> None:
+    """The target's recovery and the service's into the record; the attack is judged by the
+    service's when the policy probes it, else by the target's."""
+    record.target_detected_at = observation.impact_at
+    record.target_recovered_at = observation.recovered_at
+    record.service = service = observation.service
+    if service is None:
+        record.detected_at, record.recovered_at = observation.impact_at, observation.recovered_at
+    else:
+        record.detected_at, record.recovered_at = service.detected_at, service.recovered_at
+
+
+def _judge(
+    record: AttackRecord, observation: Observation, policy: Policy, halted: threading.Event
+) -> tuple[Outcome, str | None]:
+    """Recovered once the target is back and, when probed, the service too."""
     timeout = format_duration(policy.spec.recovery.timeout)
-    if halted:
+    if halted.is_set():
         return Outcome.FAILED, INTERRUPTED
-    if record.recovered_at is not None:
+    if observation.complete:
         return Outcome.RECOVERED, None
+    if observation.recovered_at is None:
+        return (
+            Outcome.NOT_RECOVERED,
+            f"{record.target.group} not back within recovery.timeout {timeout}",
+        )
     return (
         Outcome.NOT_RECOVERED,
-        f"{record.target.group} not back within recovery.timeout {timeout}",
+        f"the service ({describe(policy.spec.recovery.probe)}) not answering as expected "
+        f"within recovery.timeout {timeout}",
     )

@@ -20,7 +20,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from chaosmonkey import __version__
-from chaosmonkey.model import AttackRecord, Outcome
+from chaosmonkey.model import AttackRecord, Outcome, ServiceImpact
 
 # From a container restart (tens of ms) to a slow rollout (ten minutes).
 RECOVERY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60, 120, 300, 600)
@@ -91,13 +91,45 @@ class Metrics:
         )
         self._recovery = _histogram(
             "chaosmonkey_recovery_seconds",
-            "Seconds from injection until the target was seen recovered.",
+            "Seconds from injection until recovery: the service's when probed, else the target's.",
             self._registry,
         )
         self._detect = _histogram(
             "chaosmonkey_time_to_detect_seconds",
-            "Seconds from injection until the impact was first seen.",
+            "Seconds from injection until the impact was first seen: the service's when probed, "
+            "else the target's.",
             self._registry,
+        )
+        self._target_recovery = _histogram(
+            "chaosmonkey_target_recovery_seconds",
+            "Seconds from injection until the target's group was back (running, ready).",
+            self._registry,
+        )
+        self._target_detect = _histogram(
+            "chaosmonkey_target_time_to_detect_seconds",
+            "Seconds from injection until the backend showed the fault on the target.",
+            self._registry,
+        )
+        self._service_recovery = _histogram(
+            "chaosmonkey_service_recovery_seconds",
+            "Seconds from injection until the recovery probe saw the service back.",
+            self._registry,
+        )
+        self._service_detect = _histogram(
+            "chaosmonkey_service_time_to_detect_seconds",
+            "Seconds from injection until the recovery probe first saw the service slow or down.",
+            self._registry,
+        )
+        self._degraded = _histogram(
+            "chaosmonkey_service_degraded_seconds",
+            "Seconds the recovery probe saw the service slow (over maxLatency) or down.",
+            self._registry,
+        )
+        self._impact = Counter(
+            "chaosmonkey_service_impact",
+            "Probed attacks that ended, by what the probe saw: none, degraded or down.",
+            [*_ATTACK_LABELS, "impact"],
+            registry=self._registry,
         )
         self._missed = Counter(
             "chaosmonkey_runs_missed",
@@ -125,13 +157,23 @@ class Metrics:
         self._attacks.labels(*labels, record.outcome.value).inc()
         _observe(self._recovery, labels, record.recovery_seconds)
         _observe(self._detect, labels, record.time_to_detect_seconds)
+        target = record.target_recovery()
+        _observe(self._target_recovery, labels, target["recovery_seconds"])
+        _observe(self._target_detect, labels, target["time_to_detect_seconds"])
+        if (service := record.service_recovery()) is not None:
+            self._impact.labels(*labels, service["impact"]).inc()
+            _observe(self._service_recovery, labels, service["recovery_seconds"])
+            _observe(self._service_detect, labels, service["time_to_detect_seconds"])
+            _observe(self._degraded, labels, service["degraded_seconds"])
 
-    def declare(self, policy: str, fault: str, backend: str) -> None:
-        """Exports every outcome of a policy, and its missed runs, at 0, so that rate() and
-        increase() see the first one."""
+    def declare(self, policy: str, fault: str, backend: str, probed: bool = False) -> None:
+        """Exports every outcome of a policy, and its missed runs (and, when it probes the
+        service, every impact), at 0, so that rate() and increase() see the first one."""
         for outcome in Outcome:
             self._attacks.labels(policy, fault, backend, outcome.value)
         self._missed.labels(policy)
+        for impact in ServiceImpact if probed else ():
+            self._impact.labels(policy, fault, backend, impact.value)
 
     def runs_missed(self, policy: str, count: int = 1) -> None:
         """Counts runs of `policy` that were due and did not run."""

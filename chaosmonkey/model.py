@@ -95,12 +95,46 @@ class RevertResult(enum.StrEnum):
     NOTHING_TO_REVERT = "nothing_to_revert"  # the fault is not reversible
 
 
+class ServiceImpact(enum.StrEnum):
+    """What a recovery probe saw of the service during an attack."""
+
+    NONE = "none"  # every sample answered, in time
+    DEGRADED = "degraded"  # some answered too slowly (over the probe's maxLatency), none failed
+    DOWN = "down"  # some failed
+
+
+@dataclass(frozen=True)
+class ServiceObservation:
+    """The service as a recovery probe saw it, epoch seconds: its first bad sample (`detected_at`,
+    when it was judged bad), the first sample of the good run that followed its last bad one
+    (`recovered_at`, when it was sent), how long it was degraded or down, its slowest answer."""
+
+    impact: ServiceImpact
+    detected_at: float | None = None
+    recovered_at: float | None = None
+    degraded_seconds: float = 0.0
+    worst_latency_s: float | None = None
+
+    @property
+    def recovered(self) -> bool:
+        """Not hurt at all, or back."""
+        return self.impact is ServiceImpact.NONE or self.recovered_at is not None
+
+
 @dataclass(frozen=True)
 class Observation:
-    """What a recovery watch saw, as epoch seconds; None where it saw nothing."""
+    """What a recovery watch saw, as epoch seconds; None where it saw nothing. `impact_at` and
+    `recovered_at` are the target's (its group back to as many available members as before);
+    `service` is what a recovery probe saw, when the policy has one."""
 
     impact_at: float | None
     recovered_at: float | None
+    service: ServiceObservation | None = None
+
+    @property
+    def complete(self) -> bool:
+        """The target back and, when probed, the service too."""
+        return self.recovered_at is not None and (self.service is None or self.service.recovered)
 
 
 @dataclass
@@ -122,6 +156,10 @@ class AttackRecord:
     ended_at: float | None = None
     reason: str | None = None
     revert_result: RevertResult | None = None
+    # the target's own recovery (its group back), and the service's as a probe saw it
+    target_detected_at: float | None = None
+    target_recovered_at: float | None = None
+    service: ServiceObservation | None = None
 
     @property
     def recovered(self) -> bool:
@@ -129,15 +167,37 @@ class AttackRecord:
 
     @property
     def time_to_detect_seconds(self) -> float | None:
-        if self.detected_at is None or self.injected_at is None:
-            return None
-        return round(max(0.0, self.detected_at - self.injected_at), 6)
+        """Of the recovery the attack is judged by: the service's when probed, else the target's."""
+        return self._since_injected(self.detected_at)
 
     @property
     def recovery_seconds(self) -> float | None:
-        if self.recovered_at is None or self.injected_at is None:
+        return self._since_injected(self.recovered_at)
+
+    def _since_injected(self, at: float | None) -> float | None:
+        if at is None or self.injected_at is None:
             return None
-        return round(max(0.0, self.recovered_at - self.injected_at), 6)
+        return round(max(0.0, at - self.injected_at), 6)
+
+    def target_recovery(self) -> dict[str, float | None]:
+        return {
+            "time_to_detect_seconds": self._since_injected(self.target_detected_at),
+            "recovery_seconds": self._since_injected(self.target_recovered_at),
+        }
+
+    def service_recovery(self) -> dict[str, Any] | None:
+        service = self.service
+        if service is None:
+            return None
+        return {
+            "impact": service.impact.value,
+            "time_to_detect_seconds": self._since_injected(service.detected_at),
+            "recovery_seconds": self._since_injected(service.recovered_at),
+            "degraded_seconds": round(service.degraded_seconds, 6),
+            "worst_latency_seconds": (
+                None if service.worst_latency_s is None else round(service.worst_latency_s, 6)
+            ),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -153,6 +213,8 @@ class AttackRecord:
             "time_to_detect_seconds": self.time_to_detect_seconds,
             "reason": self.reason,
             "revert": self.revert_result.value if self.revert_result else None,
+            "target_recovery": self.target_recovery(),
+            "service_recovery": self.service_recovery(),
             "created_at": self.created_at,
             "injected_at": self.injected_at,
             "ended_at": self.ended_at,

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.table import Table
 
-from chaosmonkey.model import AttackRecord, Outcome, Target
+from chaosmonkey.model import AttackRecord, Outcome, ServiceImpact, Target
 from chaosmonkey.policy.models import Limits
 
 stdout = Console()
@@ -27,8 +27,11 @@ def targets_table(policy: str, targets: list[Target], limits: Limits) -> None:
 
 
 def records_table(records: list[AttackRecord]) -> None:
+    """An attack per row: how it ended, the recovery it was judged by (the service's when
+    probed), the target's own, and what the probe saw of the service."""
     table = Table()
-    for column in ("id", "policy", "target", "group", "fault", "status", "detect s", "recover s"):
+    columns = ("id", "policy", "target", "group", "fault", "status", "detect s", "recover s")
+    for column in (*columns, "target back s", "service"):
         table.add_column(column, no_wrap=column in {"id", "status"})
     for r in records:
         table.add_row(
@@ -40,6 +43,8 @@ def records_table(records: list[AttackRecord]) -> None:
             (r.outcome or r.status).value,
             _seconds(r.time_to_detect_seconds),
             _seconds(r.recovery_seconds),
+            _seconds(r.target_recovery()["recovery_seconds"]),
+            _service(r),
         )
     stdout.print(table)
     for r in records:
@@ -52,6 +57,16 @@ def spinner(policy: str) -> Iterator[Callable[[str], None]]:
     """A spinner on stderr whose text the engine updates during long waits."""
     with stderr.status(f"{policy}: selecting targets") as status:
         yield lambda message: status.update(f"{policy}: {message}")
+
+
+def _service(record: AttackRecord) -> str:
+    """`none`, or `degraded 1.05 s` / `down 1.54 s`: the impact and how long it lasted."""
+    service = record.service
+    if service is None:
+        return "-"
+    if service.impact is ServiceImpact.NONE:
+        return service.impact.value
+    return f"{service.impact.value} {service.degraded_seconds:.2f} s"
 
 
 def _seconds(value: float | None) -> str:

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 
 say() { echo "setup-host: $*"; }
-PACKAGES=(docker.io busybox-static iptables iproute2 debootstrap python3-venv)
+PACKAGES=(docker.io busybox-static iptables iproute2 debootstrap haproxy python3-venv)
 NO_RECOMMENDS=(prometheus)
 
 missing=()

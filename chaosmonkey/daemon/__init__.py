@@ -60,7 +60,8 @@ def serve(
         metrics = Metrics(active_faults=runtime.journal.active_fault_counts)
         engine.recorder = metrics
         for policy in policies:
-            metrics.declare(policy.name, policy.spec.fault.type, policy.spec.backend)
+            probed = policy.spec.recovery.probe is not None
+            metrics.declare(policy.name, policy.spec.fault.type, policy.spec.backend, probed)
         server = metrics.serve(metrics_port, metrics_address)
         runs = Runs(policies, engine, db, metrics, misfire_grace)
         lease = open_lease(db, lease_s, lease_name)

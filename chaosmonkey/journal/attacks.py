@@ -16,7 +16,15 @@ from typing import Any
 from chaosmonkey.faults import PLANS, Injection
 from chaosmonkey.faults.legacy import plan_from_v0
 from chaosmonkey.journal.store import SqliteStore
-from chaosmonkey.model import AttackRecord, Outcome, RevertResult, Status, Target
+from chaosmonkey.model import (
+    AttackRecord,
+    Outcome,
+    RevertResult,
+    ServiceImpact,
+    ServiceObservation,
+    Status,
+    Target,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS attacks (
@@ -53,23 +61,41 @@ CREATE TABLE IF NOT EXISTS halt (
     since REAL NOT NULL
 );
 """
-_ATTACK_COLUMNS = (
-    "id, policy, backend, fault, target, dry_run, status, outcome, created_at, injected_at, "
-    "detected_at, recovered_at, ended_at, reason, revert_result"
+# Each migration brings the schema one version up (the file's `PRAGMA user_version`); the
+# schema above is version 0, as 0.1 made it, so every journal takes the same path.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (  # 1: the target's recovery and the service's, apart
+        "ALTER TABLE attacks ADD COLUMN target_detected_at REAL",
+        "ALTER TABLE attacks ADD COLUMN target_recovered_at REAL",
+        "ALTER TABLE attacks ADD COLUMN service_impact TEXT",
+        "ALTER TABLE attacks ADD COLUMN service_detected_at REAL",
+        "ALTER TABLE attacks ADD COLUMN service_recovered_at REAL",
+        "ALTER TABLE attacks ADD COLUMN degraded_seconds REAL",
+        "ALTER TABLE attacks ADD COLUMN worst_latency_s REAL",
+    ),
 )
+_COLUMNS = (
+    "id", "policy", "backend", "fault", "target", "dry_run", "status", "outcome", "created_at",
+    "injected_at", "detected_at", "recovered_at", "ended_at", "reason", "revert_result",
+    "target_detected_at", "target_recovered_at", "service_impact", "service_detected_at",
+    "service_recovered_at", "degraded_seconds", "worst_latency_s",
+)
+_ATTACK_COLUMNS = ", ".join(_COLUMNS)
+_OBSERVED = _COLUMNS[_COLUMNS.index("target_detected_at") :]
 
 
 class Journal(SqliteStore):
     """Every attack and fault, and the kill switch."""
 
     def __init__(self, path: Path | str) -> None:
-        super().__init__(path, _SCHEMA, "journal")
+        super().__init__(path, _SCHEMA, "journal", MIGRATIONS)
 
     def record_attack(self, record: AttackRecord, injection: Injection | None = None) -> None:
         """Writes a new attack, and the fault it is about to inject, in one transaction."""
         with self._transaction() as db:
             db.execute(
-                f"INSERT INTO attacks ({_ATTACK_COLUMNS}) VALUES ({', '.join('?' * 15)})",
+                f"INSERT INTO attacks ({_ATTACK_COLUMNS}) "
+                f"VALUES ({', '.join('?' * len(_COLUMNS))})",
                 _attack_row(record),
             )
             if injection is not None:
@@ -101,10 +127,11 @@ class Journal(SqliteStore):
 
     def finish(self, record: AttackRecord) -> None:
         """Writes the outcome and the measured times."""
+        observed = ", ".join(f"{column} = ?" for column in _OBSERVED)
         with self._transaction() as db:
             db.execute(
                 "UPDATE attacks SET status = ?, outcome = ?, detected_at = ?, recovered_at = ?, "
-                "ended_at = ?, reason = ? WHERE id = ?",
+                f"ended_at = ?, reason = ?, {observed} WHERE id = ?",
                 (
                     Status.DONE.value,
                     record.outcome.value if record.outcome else None,
@@ -112,6 +139,7 @@ class Journal(SqliteStore):
                     record.recovered_at,
                     record.ended_at,
                     record.reason,
+                    *_observed_row(record),
                     record.id,
                 ),
             )
@@ -199,6 +227,29 @@ def _attack_row(record: AttackRecord) -> tuple[Any, ...]:
         record.ended_at,
         record.reason,
         record.revert_result.value if record.revert_result else None,
+        *_observed_row(record),
+    )
+
+
+def _observed_row(record: AttackRecord) -> tuple[Any, ...]:
+    service = record.service
+    return (
+        record.target_detected_at,
+        record.target_recovered_at,
+        service.impact.value if service else None,
+        service.detected_at if service else None,
+        service.recovered_at if service else None,
+        service.degraded_seconds if service else None,
+        service.worst_latency_s if service else None,
+    )
+
+
+def _service_from_row(row: tuple[Any, ...]) -> ServiceObservation | None:
+    impact, detected_at, recovered_at, degraded_seconds, worst_latency_s = row
+    if impact is None:
+        return None
+    return ServiceObservation(
+        ServiceImpact(impact), detected_at, recovered_at, degraded_seconds or 0.0, worst_latency_s
     )
 
 
@@ -219,6 +270,9 @@ def _attack_from_row(row: tuple[Any, ...]) -> AttackRecord:
         ended_at=row[12],
         reason=row[13],
         revert_result=RevertResult(row[14]) if row[14] else None,
+        target_detected_at=row[15],
+        target_recovered_at=row[16],
+        service=_service_from_row(row[17:22]),
     )
 
 

@@ -6,7 +6,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,13 @@ class SqliteStore:
     """A store in the journal's SQLite file (WAL, full sync, its tables created); safe to share
     between threads of one process."""
 
-    def __init__(self, path: Path | str, schema: str, what: str) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        schema: str,
+        what: str,
+        migrations: Sequence[Sequence[str]] = (),
+    ) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
         try:
@@ -50,11 +56,35 @@ class SqliteStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(schema)
+            if migrations:
+                self._migrate(migrations, what)
         except sqlite3.DatabaseError as error:
             raise ChaosMonkeyError(
                 f"{self.path}: cannot open the {what} ({error}); expected a chaosmonkey SQLite "
                 "database or a new path"
             ) from None
+
+    def _migrate(self, migrations: Sequence[Sequence[str]], what: str) -> None:
+        """Brings the file's schema (`PRAGMA user_version`: how many migrations it has had) to
+        the latest, one migration per transaction; a file from a newer monkey is refused."""
+        for number, statements in enumerate(migrations, start=1):
+            with self._transaction() as db:
+                version = int(db.execute("PRAGMA user_version").fetchone()[0])
+                if version >= number:
+                    continue
+                for statement in statements:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(migrations):
+            raise ChaosMonkeyError(
+                f"{self.path}: the {what}'s schema is version {version}, newer than this "
+                f"chaosmonkey knows ({len(migrations)}): upgrade chaosmonkey"
+            )
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._select("PRAGMA user_version")[0][0])
 
     def close(self) -> None:
         self._db.close()

@@ -247,12 +247,15 @@ class TcpProbe(Model):
 
 
 class Probe(Model):
-    """Judges recovery by what a client sees instead of by the backend's state."""
+    """Judges recovery by what a client sees as well as by the backend's state: one request every
+    `interval`, failed when not answered as expected within `timeout`, slow (the service is
+    degraded) when answered after `maxLatency`."""
 
     http: HttpProbe | None = None
     tcp: TcpProbe | None = None
     interval: Duration = timedelta(milliseconds=250)
     timeout: Duration = timedelta(seconds=1)
+    max_latency: Duration | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> Probe:
@@ -260,6 +263,11 @@ class Probe(Model):
             raise ValueError("expected exactly one of http or tcp")
         if self.interval <= timedelta(0) or self.timeout <= timedelta(0):
             raise ValueError("expected interval and timeout above zero")
+        if self.max_latency is not None and not timedelta(0) < self.max_latency < self.timeout:
+            raise ValueError(
+                f"maxLatency: expected a duration above zero and below timeout "
+                f"({format_duration(self.timeout)}), got {format_duration(self.max_latency)}"
+            )
         return self
 
 

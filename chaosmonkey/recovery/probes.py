@@ -1,4 +1,4 @@
-"""Recovery judged by what a client sees: an HTTP or TCP probe polled beside the backend's watch."""
+"""Recovery as a client sees it: an HTTP or TCP probe polled beside the backend's watch."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from types import TracebackType
 from chaosmonkey.backends.base import RecoveryWatch
 from chaosmonkey.model import Observation
 from chaosmonkey.policy.models import Probe
+from chaosmonkey.recovery.service import Sample, ServiceTracker, Verdict
 
 # How long a TCP probe waits for an accepted connection to be closed under it.
 TCP_SETTLE_S = 0.05
@@ -47,17 +48,19 @@ def _tcp_answers(host: str, port: int, timeout: float) -> bool:
 
 
 class ProbeWatch:
-    """Impact is the backend's (the fault took effect); detection is the probe's first failure;
-    recovery is the probe's first success after that failure. When the probe never fails, clients
-    saw no outage: recovery is the moment of impact, once the backend's group is back."""
+    """The backend's watch over the target (impact is the fault taking effect, recovery the
+    target's group back), with the service as a probe sees it beside: one request every
+    `interval` from entry to exit, each judged good, slow (over `maxLatency`) or failed.
+
+    `wait_recovered` returns once the target is back and the service has settled (never hurt,
+    or good for a few samples in a row since it was), or at the deadline."""
 
     def __init__(self, probe: Probe, backend_watch: RecoveryWatch) -> None:
         self._probe = probe
         self._inner = backend_watch
         self._changed = threading.Condition()
         self._stopped = threading.Event()
-        self._first_failure: float | None = None
-        self._recovered: float | None = None
+        self._tracker = ServiceTracker()
         self._thread = threading.Thread(target=self._poll, name="probe", daemon=True)
 
     def __enter__(self) -> ProbeWatch:
@@ -78,13 +81,10 @@ class ProbeWatch:
     def _poll(self) -> None:
         interval = self._probe.interval.total_seconds()
         while not self._stopped.is_set():
-            started, asked = time.monotonic(), time.time()
-            ok = probe_once(self._probe)
+            started, sent_at = time.monotonic(), time.time()
+            sample = judge(self._probe, sent_at, probe_once(self._probe), time.time())
             with self._changed:
-                if not ok and self._first_failure is None:
-                    self._first_failure = time.time()  # seen failing once the check gave up
-                elif ok and self._first_failure is not None and self._recovered is None:
-                    self._recovered = asked  # it answered the check sent at this moment
+                self._tracker.add(sample)
                 self._changed.notify_all()
             self._stopped.wait(max(0.0, interval - (time.monotonic() - started)))
 
@@ -92,15 +92,27 @@ class ProbeWatch:
         return self._inner.wait_impact(deadline)
 
     def wait_recovered(self, deadline: float) -> Observation:
-        impact = self._inner.wait_impact(deadline)
-        if impact is None:
-            return Observation(impact_at=None, recovered_at=None)
+        target = self._inner.wait_recovered(deadline)
         with self._changed:
-            while self._recovered is None and time.time() < deadline:
-                if self._first_failure is None and self._backend_back():
-                    return Observation(impact_at=impact, recovered_at=impact)
-                self._changed.wait(timeout=min(0.05, max(0.0, deadline - time.time())))
-            return Observation(impact_at=self._first_failure, recovered_at=self._recovered)
+            self._changed.wait_for(
+                lambda: self._tracker.settled, timeout=max(0.0, deadline - time.time())
+            )
+            service = self._tracker.observation()
+        return Observation(target.impact_at, target.recovered_at, service)
 
-    def _backend_back(self) -> bool:
-        return self._inner.wait_recovered(time.time()).recovered_at is not None
+
+def describe(probe: Probe | None) -> str:
+    """What a probe asks, for messages: its URL, or host:port."""
+    if probe is None:
+        return "no probe"
+    if probe.http is not None:
+        return probe.http.url
+    assert probe.tcp is not None
+    return f"tcp {probe.tcp.host}:{probe.tcp.port}"
+
+
+def judge(probe: Probe, sent_at: float, answered: bool, judged_at: float) -> Sample:
+    """One probe request as a sample: failed, slow (over maxLatency) or good."""
+    slow = probe.max_latency is not None and judged_at - sent_at > probe.max_latency.total_seconds()
+    verdict = Verdict.FAILED if not answered else Verdict.SLOW if slow else Verdict.GOOD
+    return Sample(sent_at, judged_at, verdict)

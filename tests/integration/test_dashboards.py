@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from chaosmonkey.metrics import Metrics
-from chaosmonkey.model import AttackRecord, Outcome, Target
+from chaosmonkey.model import (
+    AttackRecord,
+    Outcome,
+    ServiceImpact,
+    ServiceObservation,
+    Target,
+)
 from tests.prometheus import PrometheusHandle, StartPrometheus, values
 
 DASHBOARD = json.loads((Path(__file__).parents[2] / "dashboards" / "chaosmonkey.json").read_text())
@@ -41,7 +47,15 @@ LATE: list[Attack] = [
 def record(
     policy: str, fault: str, backend: str, outcome: Outcome, recovery_s: float | None
 ) -> AttackRecord:
-    """An ended attack detected 0.5 s after injection, recovered after `recovery_s` if given."""
+    """An ended attack detected 0.5 s after injection, recovered after `recovery_s` if given; its
+    target back then too. The latency policy probes its service: degraded, back at the same
+    moment."""
+    recovered_at = None if recovery_s is None else 100.0 + recovery_s
+    service = (
+        ServiceObservation(ServiceImpact.DEGRADED, 100.5, recovered_at, (recovery_s or 20) - 0.5)
+        if fault == "latency"
+        else None
+    )
     return AttackRecord(
         id="a1",
         policy=policy,
@@ -52,7 +66,10 @@ def record(
         outcome=outcome,
         injected_at=100.0,
         detected_at=100.5,
-        recovered_at=None if recovery_s is None else 100.0 + recovery_s,
+        recovered_at=recovered_at,
+        target_detected_at=100.1,
+        target_recovered_at=recovered_at,
+        service=service,
     )
 
 

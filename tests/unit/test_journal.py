@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,15 @@ from chaosmonkey.errors import ChaosMonkeyError
 from chaosmonkey.faults import Injection
 from chaosmonkey.faults.pause import ContainerPause
 from chaosmonkey.journal import Journal
-from chaosmonkey.model import AttackRecord, Outcome, RevertResult, Status, Target
+from chaosmonkey.model import (
+    AttackRecord,
+    Outcome,
+    RevertResult,
+    ServiceImpact,
+    ServiceObservation,
+    Status,
+    Target,
+)
 
 TARGET = Target("docker", "c1", "web-1", "web", {"app": "web"}, healthy=True)
 
@@ -62,3 +71,74 @@ def test_a_file_that_is_not_a_journal_is_refused_untouched(tmp_path: Path) -> No
     with pytest.raises(ChaosMonkeyError, match="cannot open the journal"):
         Journal(other)
     assert other.read_bytes() == before
+
+
+JOURNAL_0_1 = """
+CREATE TABLE attacks (id TEXT PRIMARY KEY, policy TEXT NOT NULL, backend TEXT NOT NULL,
+    fault TEXT NOT NULL, target TEXT NOT NULL, dry_run INTEGER NOT NULL, status TEXT NOT NULL,
+    outcome TEXT, created_at REAL NOT NULL, injected_at REAL, detected_at REAL,
+    recovered_at REAL, ended_at REAL, reason TEXT, revert_result TEXT);
+CREATE INDEX attacks_created ON attacks (created_at);
+CREATE TABLE faults (attack_id TEXT PRIMARY KEY REFERENCES attacks (id), backend TEXT NOT NULL,
+    injection TEXT NOT NULL, state TEXT NOT NULL CHECK (state IN ('planned', 'active', 'reverted')),
+    recorded_at REAL NOT NULL, reverted_at REAL, revert_result TEXT);
+CREATE INDEX faults_open ON faults (state);
+CREATE TABLE halt (id INTEGER PRIMARY KEY CHECK (id = 1), reason TEXT NOT NULL,
+    since REAL NOT NULL);
+INSERT INTO attacks VALUES ('old1', 'web-kill', 'docker', 'kill',
+    '{"backend": "docker", "id": "c1", "name": "web-1", "group": "web", "labels": {}}',
+    0, 'done', 'recovered', 10.0, 11.0, 11.5, 13.0, 14.0, NULL, 'nothing_to_revert');
+"""
+
+
+def test_a_journal_of_version_0_1_is_migrated_and_read(tmp_path: Path) -> None:
+    """A journal as 0.1 made it (schema version 0) gains the columns of the target's and the
+    service's recoveries when opened; its attacks read back as they were, with neither."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(JOURNAL_0_1)
+    journal = Journal(path)
+    assert journal.schema_version == 1
+    [old] = journal.attacks()
+    assert (old.id, old.outcome, old.recovery_seconds, old.time_to_detect_seconds) == (
+        "old1",
+        Outcome.RECOVERED,
+        2.0,
+        0.5,
+    )
+    assert (old.target_recovered_at, old.service) == (None, None)
+    journal.close()
+    assert Journal(path).schema_version == 1  # opened again: nothing to do
+
+
+def test_the_recoveries_of_an_attack_are_kept_apart(tmp_path: Path) -> None:
+    """The target's recovery and the service's, as the monkey saw them, read back unchanged."""
+    journal = Journal(tmp_path / "j.db")
+    rec = record()
+    journal.record_attack(rec, injection())
+    rec.injected_at, rec.target_detected_at, rec.target_recovered_at = 10.0, 10.01, 12.4
+    journal.mark_injected(rec)
+    rec.service = ServiceObservation(ServiceImpact.DEGRADED, 10.4, 11.45, 1.05, 1.002)
+    rec.detected_at, rec.recovered_at = 10.4, 11.45
+    rec.outcome, rec.status, rec.ended_at = Outcome.RECOVERED, Status.DONE, 13.0
+    journal.finish(rec)
+    [again] = Journal(tmp_path / "j.db").attacks()
+    assert again.service == rec.service
+    assert again.target_recovery() == {"time_to_detect_seconds": 0.01, "recovery_seconds": 2.4}
+    assert again.service_recovery() == {
+        "impact": "degraded",
+        "time_to_detect_seconds": 0.4,
+        "recovery_seconds": 1.45,
+        "degraded_seconds": 1.05,
+        "worst_latency_seconds": 1.002,
+    }
+
+
+def test_a_journal_from_a_newer_monkey_is_refused(tmp_path: Path) -> None:
+    """A schema version this monkey does not know: one clear line, the file untouched."""
+    path = tmp_path / "new.db"
+    Journal(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(ChaosMonkeyError, match="schema is version 99, newer than this"):
+        Journal(path)

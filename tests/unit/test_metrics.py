@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from chaosmonkey import __version__
 from chaosmonkey.metrics import Metrics
-from chaosmonkey.model import AttackRecord, Outcome, Target
+from chaosmonkey.model import AttackRecord, Outcome, ServiceImpact, ServiceObservation, Target
 
 LABELS = {"policy": "web-kill", "fault": "kill", "backend": "docker"}
 
@@ -184,3 +184,38 @@ def test_serve_exposes_render_on_a_free_port() -> None:
     finally:
         server.shutdown()
     assert exposed(body, "chaosmonkey_attacks_total", **LABELS, outcome="failed") == 1
+
+
+def test_the_targets_recovery_and_the_services_are_exported_apart(
+    registry: CollectorRegistry,
+) -> None:
+    """A probed attack: the target back after 2.4 s, the service degraded for 1.0 s and back
+    after 1.45 s; the judged recovery is the service's. An attack without a probe adds to the
+    target's histograms only."""
+    metrics = Metrics(registry)
+    probed = record(Outcome.RECOVERED, recovery_s=1.45, detect_s=0.4)
+    probed.target_detected_at, probed.target_recovered_at = 100.01, 102.4
+    probed.service = ServiceObservation(ServiceImpact.DEGRADED, 100.4, 101.45, 1.0, 1.0)
+    metrics.attack_finished(probed)
+    plain = record(Outcome.RECOVERED, recovery_s=3.0, detect_s=0.1)
+    plain.target_detected_at, plain.target_recovered_at = 100.1, 103.0
+    metrics.attack_finished(plain)
+
+    def total(name: str) -> float | None:
+        return registry.get_sample_value(f"{name}_sum", LABELS)
+
+    assert total("chaosmonkey_recovery_seconds") == pytest.approx(1.45 + 3.0)
+    assert total("chaosmonkey_target_recovery_seconds") == pytest.approx(2.4 + 3.0)
+    assert total("chaosmonkey_service_recovery_seconds") == pytest.approx(1.45)
+    assert total("chaosmonkey_service_time_to_detect_seconds") == pytest.approx(0.4)
+    assert total("chaosmonkey_service_degraded_seconds") == pytest.approx(1.0)
+    impact = {**LABELS, "impact": "degraded"}
+    assert registry.get_sample_value("chaosmonkey_service_impact_total", impact) == 1
+
+
+def test_a_probed_policy_exports_every_impact_at_zero(registry: CollectorRegistry) -> None:
+    """Declared with a probe, a policy's impacts are there before its first attack."""
+    Metrics(registry).declare("web-kill", "kill", "docker", probed=True)
+    for impact in ("none", "degraded", "down"):
+        labels = {**LABELS, "impact": impact}
+        assert registry.get_sample_value("chaosmonkey_service_impact_total", labels) == 0
