@@ -34,4 +34,4 @@ EXPOSE 9797
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
     CMD ["python3", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:9797/metrics', timeout=4)"]
 ENTRYPOINT ["chaosmonkey"]
-CMD ["run", "--policies", "/etc/chaosmonkey/policies"]
+CMD ["run", "--policies", "/etc/chaosmonkey/policies", "--metrics-address", "0.0.0.0"]

@@ -23,7 +23,7 @@ import click
 from chaosmonkey import __version__, logs
 from chaosmonkey.errors import ChaosMonkeyError
 from chaosmonkey.journal import DB_ENV, DEFAULT_DB, Journal
-from chaosmonkey.model import AttackRecord, Outcome
+from chaosmonkey.model import AttackRecord, Outcome, RevertResult
 from chaosmonkey.policy import Policy, load_paths, load_policy
 from chaosmonkey.runtime import Runtime
 
@@ -112,7 +112,12 @@ def attack(policy_path: Path, dry_run: bool, output: str, db: Path) -> None:
 @cli.command()
 @click.option("--policies", "policies_dir", required=True, type=click.Path(path_type=Path))
 @click.option("--metrics-port", default=9797, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--metrics-address", default="0.0.0.0", show_default=True)  # noqa: S104
+@click.option(
+    "--metrics-address",
+    default="127.0.0.1",
+    show_default=True,
+    help="Where /metrics listens; 0.0.0.0 for a Prometheus elsewhere (the monkey in a container).",
+)
 @click.option(
     "--lease-seconds",
     default=10.0,
@@ -210,7 +215,12 @@ def proxy(
 
 
 @cli.command()
-@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")  # noqa: S104
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; the pod's own (0.0.0.0) when the monkey runs elsewhere.",
+)
 @click.option("--port", default=9798, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
     "--token-file",
@@ -353,6 +363,10 @@ def _print_records(records: list[AttackRecord], output: str) -> None:
 
 
 def _attack_exit_code(records: list[AttackRecord]) -> int:
+    """5 when a fault could not be reverted (it is still in place), 1 when an attack failed,
+    6 when a target did not recover, else 0."""
+    if any(record.revert_result is RevertResult.FAILED for record in records):
+        return EXIT_REVERT_FAILED
     outcomes = {record.outcome for record in records}
     if Outcome.FAILED in outcomes:
         return EXIT_FAILED

@@ -281,7 +281,7 @@ class Engine:
             result = injection.revert(self.backend_for(injection.backend))
         except ChaosMonkeyError as error:
             log.error("revert_failed", target=injection.target.name, error=str(error))
-            record.outcome = Outcome.FAILED
+            record.outcome, record.revert_result = Outcome.FAILED, RevertResult.FAILED
             record.reason = f"revert failed: {error}; the fault stays recorded as active"
             return False
         self.journal.mark_reverted(injection.attack_id, result)

@@ -183,8 +183,7 @@ class Metrics:
         """The registry in the Prometheus text exposition format."""
         return generate_latest(self._registry)
 
-    # All interfaces by default: Prometheus scrapes from outside the container.
-    def serve(self, port: int, address: str = "0.0.0.0") -> MetricsServer:  # noqa: S104
+    def serve(self, port: int, address: str = "127.0.0.1") -> MetricsServer:
         """Serves `/metrics` on `address:port` from a daemon thread; port 0 picks a free one."""
         server, thread = start_http_server(port, addr=address, registry=self._registry)
         return MetricsServer(server, thread)

@@ -93,6 +93,7 @@ class RevertResult(enum.StrEnum):
     ALREADY_CLEAN = "already_clean"  # the target was already as it was before the fault
     TARGET_GONE = "target_gone"
     NOTHING_TO_REVERT = "nothing_to_revert"  # the fault is not reversible
+    FAILED = "failed"  # the revert did not succeed: the fault stays recorded as active
 
 
 class ServiceImpact(enum.StrEnum):

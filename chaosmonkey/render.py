@@ -1,4 +1,7 @@
-"""Tables and the progress spinner for people at a terminal (rich); JSON output needs none of it."""
+"""Tables and the progress spinner for people at a terminal (rich); JSON output needs none of it.
+
+Every text that comes from outside (names, labels, groups, reasons) is escaped: `[/x]` in a
+container's name is printed as it is, never read as rich markup."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from chaosmonkey.model import AttackRecord, Outcome, ServiceImpact, Target
@@ -16,9 +20,10 @@ stderr = Console(stderr=True)
 
 
 def targets_table(policy: str, targets: list[Target], limits: Limits) -> None:
-    table = Table("name", "group", "id", "health", title=f"{policy}: eligible targets")
+    table = Table("name", "group", "id", "health", title=escape(f"{policy}: eligible targets"))
     for target in targets:
-        table.add_row(target.name, target.group, target.id[:12], _health(target.healthy))
+        name, group = escape(target.name), escape(target.group)
+        table.add_row(name, group, escape(target.id[:12]), _health(target.healthy))
     stdout.print(table)
     stdout.print(
         f"each run picks up to {limits.max_targets} of them, "
@@ -36,9 +41,9 @@ def records_table(records: list[AttackRecord]) -> None:
     for r in records:
         table.add_row(
             r.id,
-            r.policy,
-            r.target.name,
-            r.target.group,
+            escape(r.policy),
+            escape(r.target.name),
+            escape(r.target.group),
             r.fault,
             (r.outcome or r.status).value,
             _seconds(r.time_to_detect_seconds),
@@ -49,14 +54,14 @@ def records_table(records: list[AttackRecord]) -> None:
     stdout.print(table)
     for r in records:
         if r.reason and r.outcome is not Outcome.RECOVERED:
-            stdout.print(f"{r.id}: {r.reason}")
+            stdout.print(escape(f"{r.id}: {r.reason}"))
 
 
 @contextmanager
 def spinner(policy: str) -> Iterator[Callable[[str], None]]:
     """A spinner on stderr whose text the engine updates during long waits."""
-    with stderr.status(f"{policy}: selecting targets") as status:
-        yield lambda message: status.update(f"{policy}: {message}")
+    with stderr.status(escape(f"{policy}: selecting targets")) as status:
+        yield lambda message: status.update(escape(f"{policy}: {message}"))
 
 
 def _service(record: AttackRecord) -> str:

@@ -131,7 +131,8 @@ class Journal(SqliteStore):
         with self._transaction() as db:
             db.execute(
                 "UPDATE attacks SET status = ?, outcome = ?, detected_at = ?, recovered_at = ?, "
-                f"ended_at = ?, reason = ?, {observed} WHERE id = ?",
+                f"ended_at = ?, reason = ?, {observed}, "
+                "revert_result = COALESCE(?, revert_result) WHERE id = ?",
                 (
                     Status.DONE.value,
                     record.outcome.value if record.outcome else None,
@@ -140,6 +141,7 @@ class Journal(SqliteStore):
                     record.ended_at,
                     record.reason,
                     *_observed_row(record),
+                    record.revert_result.value if record.revert_result else None,
                     record.id,
                 ),
             )

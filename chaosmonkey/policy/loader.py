@@ -15,6 +15,7 @@ from chaosmonkey.policy.models import Policy
 
 POLICY_SUFFIXES = (".yaml", ".yml")
 Lines = dict[tuple[str | int, ...], int]  # a key path in the file -> its line
+MAX_NODES = 10_000  # values in one document, aliases expanded: a policy holds a few hundred
 
 
 def load_policy(path: Path) -> Policy:
@@ -67,6 +68,16 @@ def load_file(path: Path) -> list[Policy]:
 
 
 def _validate(path: Path, node: yaml.Node) -> Policy:
+    if _expanded_size(node, {}) > MAX_NODES:
+        raise PolicyErrors(
+            [
+                PolicyError(
+                    f"{path}:{_line(node)}",
+                    f"the document expands to more than {MAX_NODES:,} values (YAML aliases "
+                    "repeating others): expected a policy",
+                )
+            ]
+        )
     lines: Lines = {}
     errors = _index(node, (), lines)
     if errors:
@@ -136,6 +147,28 @@ def _index(node: yaml.Node, path: tuple[str | int, ...], lines: Lines) -> list[t
         for position, item in enumerate(node.value):
             errors += _index(item, (*path, position), lines)
     return errors
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values the document holds once its aliases are expanded (each alias counts the
+    whole value it repeats); a value that contains itself counts as too many."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    sizes[key] = MAX_NODES + 1  # while it is counted: an alias back to it is a cycle
+    if isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    else:
+        children = []
+    total = 1
+    for child in children:
+        total += _expanded_size(child, sizes)
+        if total > MAX_NODES:
+            break
+    sizes[key] = total
+    return total
 
 
 def _line(node: yaml.Node) -> int:

@@ -116,7 +116,13 @@ def test_image_validates_the_policies_copied_in(
 def test_image_defaults(docker_client: docker.DockerClient, image: str) -> None:
     config = docker_client.images.get(image).attrs["Config"]
     assert config["Entrypoint"] == ["chaosmonkey"]
-    assert config["Cmd"] == ["run", "--policies", "/etc/chaosmonkey/policies"]
+    assert config["Cmd"] == [
+        "run",
+        "--policies",
+        "/etc/chaosmonkey/policies",
+        "--metrics-address",
+        "0.0.0.0",  # Prometheus scrapes from outside the container
+    ]
     assert "9797/tcp" in config["ExposedPorts"]
     assert "CHAOSMONKEY_DB=/var/lib/chaosmonkey/chaosmonkey.db" in config["Env"]
     # the package lives in the image's venv; the source and wheels copied in are gone

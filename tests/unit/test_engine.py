@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from chaosmonkey.cli import _attack_exit_code
 from chaosmonkey.engine import INTERRUPTED, Engine
 from chaosmonkey.errors import ChaosMonkeyError, FaultRefused, NoTargets, PolicyError
 from chaosmonkey.journal import Journal
@@ -341,3 +342,19 @@ def test_a_fault_the_backend_refuses_is_a_skipped_attack(journal: Journal) -> No
     assert record.reason is not None
     assert record.reason.endswith("refused: budget")
     assert journal.open_faults() == []
+
+
+def test_a_revert_that_fails_is_recorded_as_such(journal: Journal) -> None:
+    """A pause whose revert keeps failing: the attack failed, its revert recorded `failed` (in
+    the journal too), the fault still open; `attack` then exits 5."""
+    broken = Target("docker", "explodes", "web-9", "web", {"app": "web"}, healthy=True)
+    backend = FakeBackend([*WEB, broken])
+    engine, _ = engine_for(backend, journal)
+    pause = policy({"type": "pause", "duration": "1s"}, targets={"names": ["^web-9$"]})
+    [record] = engine.run_policy(pause)
+    assert (record.outcome, record.revert_result) == (Outcome.FAILED, RevertResult.FAILED)
+    assert record.reason is not None
+    assert record.reason.startswith("revert failed: cannot revert attack")
+    assert journal.attacks()[0].revert_result is RevertResult.FAILED
+    assert [fault.attack_id for fault in journal.open_faults()] == [record.id]
+    assert _attack_exit_code([record]) == 5

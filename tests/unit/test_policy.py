@@ -274,3 +274,32 @@ def test_network_faults_read_their_fields(tmp_path: Path) -> None:
     assert fault.type == "latency"
     assert fault.destinations == ["payments:8080", "10.1.0.0/16"]
     assert fault.duration.total_seconds() == 60
+
+
+LAUGHS = """\
+apiVersion: chaosmonkey/v1
+kind: Policy
+metadata: {name: laughs}
+spec:
+  fault: {type: kill}
+  a: &a [x, x, x, x, x, x, x, x, x, x]
+  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]
+  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]
+  d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]
+  e: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]
+"""
+
+
+def test_aliases_that_expand_a_small_file_are_refused(tmp_path: Path) -> None:
+    """A few hundred bytes whose aliases would expand to millions of values: one line at the
+    document's start, before anything is built from it."""
+    path = write(tmp_path, LAUGHS)
+    assert len(LAUGHS) < 400
+    [error] = errors_of(path)
+    assert error.startswith(f"{path}:1: the document expands to more than 10,000 values")
+
+
+def test_an_alias_that_contains_itself_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID.replace("metadata:", "loop: &me [*me]\nmetadata:", 1))
+    [error] = errors_of(path)
+    assert "expands to more than 10,000 values" in error
