@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 import click
 
 from chaosmonkey import __version__, logs
-from chaosmonkey.errors import ChaosMonkeyError
-from chaosmonkey.journal import DB_ENV, DEFAULT_DB, Journal
+from chaosmonkey.errors import ChaosMonkeyError, UsageError
+from chaosmonkey.journal import DB_ENV, DEFAULT_DB, Journal, default_path
 from chaosmonkey.model import AttackRecord, Outcome, RevertResult
 from chaosmonkey.policy import Policy, load_paths, load_policy
 from chaosmonkey.runtime import Runtime
@@ -33,8 +33,8 @@ db_option = click.option(
     "--db",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar=DB_ENV,
-    default=DEFAULT_DB,
-    show_default=True,
+    default=default_path,
+    show_default=DEFAULT_DB,
     help=f"The journal (SQLite); also ${DB_ENV}.",
 )
 output_option = click.option(
@@ -176,7 +176,7 @@ def history(output: str, limit: int, db: Path) -> None:
 @db_option
 def revert(revert_all: bool, output: str, db: Path) -> None:
     """Undo every fault the journal holds as active."""
-    with Runtime.open(db) as runtime:
+    with Runtime.open(_existing(db)) as runtime:
         results = runtime.engine.revert_open_faults()
     rows = [
         {
@@ -241,7 +241,7 @@ def agent(host: str, port: int, token_file: Path) -> None:
 @db_option
 def halt(reason: str, db: Path) -> None:
     """Kill switch: stop new attacks and revert active ones, until `resume`."""
-    with Runtime.open(db) as runtime:
+    with Runtime.open(_existing(db)) as runtime:
         reverted = runtime.halt(reason)
         left = runtime.journal.active_fault_counts()
     click.echo(f"halted: {reason}; {reverted} fault(s) reverted here, {sum(left.values())} active")
@@ -336,9 +336,18 @@ def _checked(policies: list[Policy]) -> list[Policy]:
 
 
 def _existing_journal(db: Path) -> Journal:
+    return Journal(_existing(db))
+
+
+def _existing(db: Path) -> Path:
+    """`db`, once it is a journal that exists: a command that only reads or steers never
+    creates one (a halt of an empty journal in the wrong folder would stop nothing)."""
     if not db.exists():
-        raise ChaosMonkeyError(f"{db}: no journal here; pass --db or set ${DB_ENV}")
-    return Journal(db)
+        raise UsageError(
+            f"{db}: no journal there: pass the --db of the monkey to read or steer (or set "
+            f"${DB_ENV}); nothing was done"
+        )
+    return db
 
 
 @contextmanager

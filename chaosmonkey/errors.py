@@ -35,6 +35,12 @@ class PolicyErrors(ChaosMonkeyError):
         self.errors = errors
 
 
+class UsageError(ChaosMonkeyError):
+    """A command asked for something that is not there (a journal to steer, say): nothing done."""
+
+    exit_code = 2
+
+
 class BackendError(ChaosMonkeyError):
     """The backend (Docker engine, Kubernetes API) cannot be reached or refused a call."""
 

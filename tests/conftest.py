@@ -18,6 +18,14 @@ from tests.prometheus import (
 pytest_plugins = ["tests.kubesim.fixtures"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def a_journal_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test touches the machine's own journal (/var/lib/chaosmonkey for root): a command run
+    without --db, and every process it starts, uses one of the session's."""
+    default = tmp_path_factory.mktemp("journal") / "chaosmonkey.db"
+    os.environ.setdefault("CHAOSMONKEY_DB", str(default))
+
+
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartPrometheus]:
     """Starts Prometheus instances scraping the given targets; all stop at the module's end.

@@ -13,8 +13,10 @@ from typing import Any
 
 from chaosmonkey.errors import ChaosMonkeyError
 
-DEFAULT_DB = "chaosmonkey.db"
 DB_ENV = "CHAOSMONKEY_DB"
+SYSTEM_DB = Path("/var/lib/chaosmonkey/chaosmonkey.db")  # root's, as packaged
+USER_DB = Path("chaosmonkey/chaosmonkey.db")  # under the user's state directory
+DEFAULT_DB = f"${DB_ENV}, else {SYSTEM_DB} for root, else ~/.local/state/{USER_DB}"
 
 
 def switch_to_wal(db: sqlite3.Connection, timeout_s: float) -> None:
@@ -32,7 +34,15 @@ def switch_to_wal(db: sqlite3.Connection, timeout_s: float) -> None:
 
 
 def default_path() -> Path:
-    return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
+    """One well-known place, whatever the folder a command is run from: $CHAOSMONKEY_DB, else
+    /var/lib/chaosmonkey/chaosmonkey.db for root, else the user's state directory
+    ($XDG_STATE_HOME, else ~/.local/state)."""
+    if path := os.environ.get(DB_ENV):
+        return Path(path)
+    if os.geteuid() == 0:
+        return SYSTEM_DB
+    state = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(state) / USER_DB
 
 
 class SqliteStore:
@@ -48,6 +58,10 @@ class SqliteStore:
     ) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        new = not self.path.exists()
+        if new:  # readable by its owner only: it tells what to revert, and how
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.path.touch(mode=0o600, exist_ok=True)
         try:
             self._db = sqlite3.connect(
                 self.path, timeout=30, isolation_level=None, check_same_thread=False

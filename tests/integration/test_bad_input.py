@@ -160,3 +160,24 @@ def test_history_without_a_journal_says_so(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert one_line(result.stderr) == f"{db}: no journal here; pass --db or set $CHAOSMONKEY_DB"
     assert not db.exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("halt",), ("resume",), ("revert", "--all"), ("status",), ("history",)],
+    ids=lambda command: command[0],
+)
+def test_steering_a_journal_that_is_not_there_creates_none(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """`halt` in the wrong folder must not halt an empty new journal and say it did: a command
+    that only reads or steers refuses a journal that does not exist (exit 2, one line) and
+    creates nothing, neither the file nor its folder."""
+    db = tmp_path / "elsewhere" / "chaosmonkey.db"
+    result = run_cli(*command, db=db)
+    assert result.returncode == 2
+    assert one_line(result.stderr) == (
+        f"{db}: no journal there: pass the --db of the monkey to read or steer (or set "
+        "$CHAOSMONKEY_DB); nothing was done"
+    )
+    assert not db.parent.exists()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from chaosmonkey.errors import ChaosMonkeyError
 from chaosmonkey.faults import Injection
 from chaosmonkey.faults.pause import ContainerPause
-from chaosmonkey.journal import Journal
+from chaosmonkey.journal import Journal, default_path
 from chaosmonkey.model import (
     AttackRecord,
     Outcome,
@@ -142,3 +144,29 @@ def test_a_journal_from_a_newer_monkey_is_refused(tmp_path: Path) -> None:
         db.execute("PRAGMA user_version = 99")
     with pytest.raises(ChaosMonkeyError, match="schema is version 99, newer than this"):
         Journal(path)
+
+
+def test_the_default_journal_is_one_well_known_place(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Whatever the folder: $CHAOSMONKEY_DB, else /var/lib/chaosmonkey for root, else the
+    user's state directory."""
+    monkeypatch.setenv("CHAOSMONKEY_DB", str(tmp_path / "mine.db"))
+    assert default_path() == tmp_path / "mine.db"
+    monkeypatch.delenv("CHAOSMONKEY_DB")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert default_path() == Path("/var/lib/chaosmonkey/chaosmonkey.db")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    assert default_path() == tmp_path / "state" / "chaosmonkey" / "chaosmonkey.db"
+    monkeypatch.delenv("XDG_STATE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_path() == tmp_path / "home" / ".local/state/chaosmonkey/chaosmonkey.db"
+
+
+def test_a_new_journal_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """It tells what to revert and how: made 0600, in a folder made 0700 when missing."""
+    path = tmp_path / "state" / "chaosmonkey" / "chaosmonkey.db"
+    Journal(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
