@@ -202,6 +202,8 @@ class Engine:
         try:
             with self._watch(policy, backend, injection.target, applied) as watch:
                 self.fence()
+                if not_now := self.journal.begin_apply(record.id):
+                    raise FaultRefused(not_now)  # nothing was changed
                 record.injected_at = injection.apply(backend)
                 record.status = Status.INJECTED
                 self.journal.mark_injected(record)

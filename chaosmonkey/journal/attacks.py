@@ -105,14 +105,30 @@ class Journal(SqliteStore):
                     (record.id, injection.backend, _dump_injection(injection), time.time()),
                 )
 
+    def begin_apply(self, attack_id: str) -> str | None:
+        """Right before its fault is applied, in one transaction with the kill switch: the fault
+        turns active (it may be in place from now on), unless the switch is set or the fault was
+        reverted meanwhile (`halt`, `revert --all`). Returns why it must not be applied, or None.
+
+        Whoever sets the switch after this sees the fault active and waits for its monkey to
+        revert it; a monkey that comes here after the switch applies nothing."""
+        with self._transaction() as db:
+            halted = db.execute("SELECT reason FROM halt").fetchone()
+            if halted:
+                return f"halted: {halted[0]}"
+            moved = db.execute(
+                "UPDATE faults SET state = 'active' WHERE attack_id = ? AND state = 'planned'",
+                (attack_id,),
+            ).rowcount
+        return None if moved else "its fault was reverted before it was applied"
+
     def mark_injected(self, record: AttackRecord) -> None:
-        """The fault is applied (or may be: the call was made)."""
+        """The call that applies the fault was made (its fault is active since `begin_apply`)."""
         with self._transaction() as db:
             db.execute(
                 "UPDATE attacks SET status = ?, injected_at = ? WHERE id = ?",
                 (Status.INJECTED.value, record.injected_at, record.id),
             )
-            db.execute("UPDATE faults SET state = 'active' WHERE attack_id = ?", (record.id,))
 
     def mark_reverted(self, attack_id: str, result: RevertResult) -> None:
         with self._transaction() as db:

@@ -60,6 +60,8 @@ class FakeWatch:
     recover_after: float | None
 
     def __enter__(self) -> FakeWatch:
+        if self.backend.on_watch is not None:  # the watch opens right before the fault
+            self.backend.on_watch()
         return self
 
     def __exit__(
@@ -85,8 +87,9 @@ class FakeWatch:
 
 @dataclass
 class FakeBackend:
-    """Offers every operation (containers, pods, networks); records each call. `on_apply` and
-    `on_place`, when set, are called first (to fail, or to look at the journal then)."""
+    """Offers every operation (containers, pods, networks); records each call. `on_apply`,
+    `on_place` and `on_watch`, when set, are called first (to fail, or to look at the journal
+    or change it then)."""
 
     targets: list[Target]
     journal: Journal | None = None
@@ -100,6 +103,7 @@ class FakeBackend:
     applied_at: float | None = None
     on_apply: Callable[[Change], None] | None = None
     on_place: Callable[[Target], None] | None = None
+    on_watch: Callable[[], None] | None = None
     timer: FakeTimer = field(default_factory=FakeTimer)  # give the engine the same one
     lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -12,6 +12,7 @@ import pytest
 from chaosmonkey.cli import _attack_exit_code
 from chaosmonkey.engine import INTERRUPTED, Engine
 from chaosmonkey.errors import ChaosMonkeyError, FaultRefused, NoTargets, PolicyError
+from chaosmonkey.guards.halt import HaltGuard
 from chaosmonkey.journal import Journal
 from chaosmonkey.model import AttackRecord, Outcome, RevertResult, Target
 from chaosmonkey.policy.models import Policy
@@ -188,6 +189,7 @@ def test_an_attack_its_live_monkey_reverted_is_left_for_it_to_finish(journal: Jo
     record = AttackRecord("live1", "web-test", "docker", "pause", target, False, created_at=1.0)
     pause = policy({"type": "pause", "duration": "1h"}).spec.fault
     journal.record_attack(record, pause.injection("live1", target, backend))
+    assert journal.begin_apply("live1") is None
     journal.mark_injected(record)
     journal.mark_reverted("live1", RevertResult.REVERTED)  # by the monkey carrying it out
     assert engine.revert_open_faults() == []
@@ -358,3 +360,57 @@ def test_a_revert_that_fails_is_recorded_as_such(journal: Journal) -> None:
     assert journal.attacks()[0].revert_result is RevertResult.FAILED
     assert [fault.attack_id for fault in journal.open_faults()] == [record.id]
     assert _attack_exit_code([record]) == 5
+
+
+def halt_guarded(journal: Journal, backend: FakeBackend) -> Engine:
+    engine, _ = engine_for(backend, journal)
+    engine.guards.append(HaltGuard(journal))
+    return engine
+
+
+def test_a_halt_between_admission_and_apply_wins(journal: Journal) -> None:
+    """`halt` after the attack was admitted and journaled, before its fault is applied: the
+    fault is never applied (the switch is read in the same transaction that would turn the
+    fault active); the attack is skipped with the halt's reason, its fault closed."""
+    backend = FakeBackend(WEB)
+    engine = halt_guarded(journal, backend)
+    backend.on_watch = lambda: journal.halt("incident 42")
+    [record] = engine.run_policy(policy({"type": "pause", "duration": "1h"}))
+    assert backend.applied == []
+    assert (record.outcome, record.reason) == (Outcome.SKIPPED, "halted: incident 42")
+    assert journal.open_faults() == []
+
+
+def test_a_revert_of_every_open_fault_before_the_apply_wins(journal: Journal) -> None:
+    """Another process's `revert --all` (or a halt's own revert) reaching the recorded fault
+    before its apply: the fault is not applied afterwards, and stays reverted."""
+    backend = FakeBackend(WEB)
+    engine = halt_guarded(journal, backend)
+    other, _ = engine_for(FakeBackend(WEB), journal)
+    backend.on_watch = lambda: [None for _ in other.revert_open_faults()]
+    [record] = engine.run_policy(policy({"type": "pause", "duration": "1h"}))
+    assert backend.applied == []
+    assert record.outcome is Outcome.SKIPPED
+    assert record.reason == "its fault was reverted before it was applied"
+    assert journal.open_faults() == []
+
+
+def test_a_halt_during_the_apply_has_its_fault_reverted_by_its_monkey(journal: Journal) -> None:
+    """`halt` while the fault is being applied: the fault is active in the journal (the halt
+    waits for it), and the monkey reverts it at its next look at the switch: aborted."""
+    backend = FakeBackend(WEB)
+    engine = halt_guarded(journal, backend)
+    active_then: list[dict[str, int]] = []
+
+    def halt_now(change: Change) -> None:
+        journal.halt("incident 43")
+        active_then.append(journal.active_fault_counts())
+
+    backend.on_apply = halt_now
+    [record] = engine.run_policy(policy({"type": "pause", "duration": "1h"}))
+    assert active_then == [{"docker": 1}]
+    assert [change.action for change in backend.applied] == ["pause"]
+    assert [change.action for change in backend.reverted] == ["unpause"]
+    assert (record.outcome, record.reason) == (Outcome.ABORTED, "halted: incident 43")
+    assert record.revert_result is RevertResult.REVERTED
+    assert journal.open_faults() == []

@@ -40,10 +40,26 @@ def test_a_fault_is_open_from_the_moment_it_is_recorded(tmp_path: Path) -> None:
     journal.record_attack(record(), injection())
     assert journal.open_faults() == [injection()]
     assert journal.active_fault_counts() == {}
+    assert journal.begin_apply("a1") is None
     journal.mark_injected(record())
     assert journal.active_fault_counts() == {"docker": 1}
     journal.mark_reverted("a1", RevertResult.REVERTED)
     assert journal.open_faults() == []
+    assert journal.active_fault_counts() == {}
+
+
+def test_a_fault_is_applied_only_if_neither_halted_nor_reverted_first(tmp_path: Path) -> None:
+    """begin_apply, one transaction with the kill switch: refused once halted; refused for a
+    fault reverted before its apply (`revert --all`), which then never turns active again."""
+    journal = Journal(tmp_path / "j.db")
+    journal.record_attack(record("a1"), injection("a1"))
+    journal.record_attack(record("a2"), injection("a2"))
+    journal.mark_reverted("a2", RevertResult.ALREADY_CLEAN)  # revert --all came first
+    assert journal.begin_apply("a2") == "its fault was reverted before it was applied"
+    journal.mark_injected(record("a2"))
+    assert [fault.attack_id for fault in journal.open_faults()] == ["a1"]
+    journal.halt("incident 42")
+    assert journal.begin_apply("a1") == "halted: incident 42"
     assert journal.active_fault_counts() == {}
 
 
