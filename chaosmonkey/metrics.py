@@ -28,6 +28,38 @@ RECOVERY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60, 120, 300,
 DEFAULT_BACKENDS = ("docker",)
 
 _ATTACK_LABELS = ("policy", "fault", "backend")
+# The histograms of an attack's seconds, by the key attack_finished gives each: (name, help).
+SECONDS = {
+    "recovery": (
+        "chaosmonkey_recovery_seconds",
+        "Seconds from injection until recovery: the service's when probed, else the target's.",
+    ),
+    "detect": (
+        "chaosmonkey_time_to_detect_seconds",
+        "Seconds from injection until the impact was first seen: the service's when probed, "
+        "else the target's.",
+    ),
+    "target_recovery": (
+        "chaosmonkey_target_recovery_seconds",
+        "Seconds from injection until the target's group was back (running, ready).",
+    ),
+    "target_detect": (
+        "chaosmonkey_target_time_to_detect_seconds",
+        "Seconds from injection until the backend showed the fault on the target.",
+    ),
+    "service_recovery": (
+        "chaosmonkey_service_recovery_seconds",
+        "Seconds from injection until the recovery probe saw the service back.",
+    ),
+    "service_detect": (
+        "chaosmonkey_service_time_to_detect_seconds",
+        "Seconds from injection until the recovery probe first saw the service slow or down.",
+    ),
+    "degraded": (
+        "chaosmonkey_service_degraded_seconds",
+        "Seconds the recovery probe saw the service slow (over maxLatency) or down.",
+    ),
+}
 
 
 class MetricsServer:
@@ -89,42 +121,10 @@ class Metrics:
             [*_ATTACK_LABELS, "outcome"],
             registry=self._registry,
         )
-        self._recovery = _histogram(
-            "chaosmonkey_recovery_seconds",
-            "Seconds from injection until recovery: the service's when probed, else the target's.",
-            self._registry,
-        )
-        self._detect = _histogram(
-            "chaosmonkey_time_to_detect_seconds",
-            "Seconds from injection until the impact was first seen: the service's when probed, "
-            "else the target's.",
-            self._registry,
-        )
-        self._target_recovery = _histogram(
-            "chaosmonkey_target_recovery_seconds",
-            "Seconds from injection until the target's group was back (running, ready).",
-            self._registry,
-        )
-        self._target_detect = _histogram(
-            "chaosmonkey_target_time_to_detect_seconds",
-            "Seconds from injection until the backend showed the fault on the target.",
-            self._registry,
-        )
-        self._service_recovery = _histogram(
-            "chaosmonkey_service_recovery_seconds",
-            "Seconds from injection until the recovery probe saw the service back.",
-            self._registry,
-        )
-        self._service_detect = _histogram(
-            "chaosmonkey_service_time_to_detect_seconds",
-            "Seconds from injection until the recovery probe first saw the service slow or down.",
-            self._registry,
-        )
-        self._degraded = _histogram(
-            "chaosmonkey_service_degraded_seconds",
-            "Seconds the recovery probe saw the service slow (over maxLatency) or down.",
-            self._registry,
-        )
+        self._seconds = {
+            key: _histogram(name, documentation, self._registry)
+            for key, (name, documentation) in SECONDS.items()
+        }
         self._impact = Counter(
             "chaosmonkey_service_impact",
             "Probed attacks that ended, by what the probe saw: none, degraded or down.",
@@ -155,16 +155,21 @@ class Metrics:
         labels = (record.policy, record.fault, record.backend)
         self.declare(*labels)
         self._attacks.labels(*labels, record.outcome.value).inc()
-        _observe(self._recovery, labels, record.recovery_seconds)
-        _observe(self._detect, labels, record.time_to_detect_seconds)
-        target = record.target_recovery()
-        _observe(self._target_recovery, labels, target["recovery_seconds"])
-        _observe(self._target_detect, labels, target["time_to_detect_seconds"])
-        if (service := record.service_recovery()) is not None:
+        target, service = record.target_recovery(), record.service_recovery()
+        seconds = {
+            "recovery": record.recovery_seconds,
+            "detect": record.time_to_detect_seconds,
+            "target_recovery": target["recovery_seconds"],
+            "target_detect": target["time_to_detect_seconds"],
+        }
+        if service is not None:
             self._impact.labels(*labels, service["impact"]).inc()
-            _observe(self._service_recovery, labels, service["recovery_seconds"])
-            _observe(self._service_detect, labels, service["time_to_detect_seconds"])
-            _observe(self._degraded, labels, service["degraded_seconds"])
+            seconds["service_recovery"] = service["recovery_seconds"]
+            seconds["service_detect"] = service["time_to_detect_seconds"]
+            seconds["degraded"] = service["degraded_seconds"]
+        for key, value in seconds.items():
+            if value is not None:
+                self._seconds[key].labels(*labels).observe(value)
 
     def declare(self, policy: str, fault: str, backend: str, probed: bool = False) -> None:
         """Exports every outcome of a policy, and its missed runs (and, when it probes the
@@ -195,6 +200,3 @@ def _histogram(name: str, documentation: str, registry: CollectorRegistry) -> Hi
     )
 
 
-def _observe(histogram: Histogram, labels: tuple[str, str, str], seconds: float | None) -> None:
-    if seconds is not None:
-        histogram.labels(*labels).observe(seconds)

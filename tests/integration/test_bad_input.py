@@ -153,15 +153,6 @@ def test_no_permission_on_the_socket_is_named(
     assert started_at(container) == before
 
 
-def test_history_without_a_journal_says_so(tmp_path: Path) -> None:
-    """`history` on a path with no journal exits non-zero and creates nothing."""
-    db = tmp_path / "missing.db"
-    result = run_cli("history", db=db)
-    assert result.returncode == 1
-    assert one_line(result.stderr) == f"{db}: no journal here; pass --db or set $CHAOSMONKEY_DB"
-    assert not db.exists()
-
-
 @pytest.mark.parametrize(
     "command",
     [("halt",), ("resume",), ("revert", "--all"), ("status",), ("history",)],

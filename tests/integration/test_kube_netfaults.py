@@ -246,12 +246,14 @@ def journal_tag(db: Path) -> str | None:
 
 
 def fault_held(agent: Agent, db: Path) -> Callable[[], bool]:
-    """The journal marks its fault applied (the agent answered), and the agent holds it (other
-    keepers may run on this machine)."""
+    """The journal marks its attack injected (the agent answered: the fault is applied; its
+    fault is active from right before the call), and the agent holds it (other keepers may run
+    on this machine)."""
 
     def held() -> bool:
         tag = journal_tag(db)
-        return tag is not None and bool(Journal(db).active_fault_counts()) and tag in agent.tags()
+        injected = tag is not None and any(r.injected_at for r in Journal(db).attacks())
+        return injected and tag in agent.tags()
 
     return held
 
