@@ -121,8 +121,9 @@ class Injection:
         return self.plan.reversible
 
     def apply(self, backend: object) -> float:
-        """Applies the plan through `backend`'s operations; when the call was made."""
-        return self.plan.apply(_operations(backend, self.plan), self.target)
+        """Applies the plan through `backend`'s operations (which `FaultSpec.injection` checked
+        the backend offers when it made the injection); when the call was made."""
+        return self.plan.apply(backend, self.target)
 
     def revert(self, backend: object) -> RevertResult:
         """Undoes the plan; a gone target has nothing left to undo. Any other failure is a

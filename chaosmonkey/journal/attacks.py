@@ -250,16 +250,20 @@ def _attack_row(record: AttackRecord) -> tuple[Any, ...]:
 
 
 def _observed_row(record: AttackRecord) -> tuple[Any, ...]:
+    """The target's recovery, then the service's (all None without a probe)."""
     service = record.service
-    return (
-        record.target_detected_at,
-        record.target_recovered_at,
-        service.impact.value if service else None,
-        service.detected_at if service else None,
-        service.recovered_at if service else None,
-        service.degraded_seconds if service else None,
-        service.worst_latency_s if service else None,
+    seen = (
+        (
+            service.impact.value,
+            service.detected_at,
+            service.recovered_at,
+            service.degraded_seconds,
+            service.worst_latency_s,
+        )
+        if service
+        else (None,) * 5
     )
+    return (record.target_detected_at, record.target_recovered_at, *seen)
 
 
 def _service_from_row(row: tuple[Any, ...]) -> ServiceObservation | None:
