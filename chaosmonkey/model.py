@@ -108,7 +108,7 @@ class ServiceImpact(enum.StrEnum):
 class ServiceObservation:
     """The service as a recovery probe saw it, epoch seconds: its first bad sample (`detected_at`,
     when it was judged bad), the first sample of the good run that followed its last bad one
-    (`recovered_at`, when it was sent), how long it was degraded or down, its slowest answer."""
+    (`recovered_at`, when it answered), how long it was degraded or down, its slowest answer."""
 
     impact: ServiceImpact
     detected_at: float | None = None

@@ -5,8 +5,10 @@ slower than the probe's `maxLatency` (slow), or not answered as expected (failed
 
 - impact: none, degraded (slow samples only) or down (a failed one);
 - detected: the moment the first bad sample was judged bad (its answer, or its giving up);
-- recovered: the moment the first sample of the good run that follows the last bad one was sent;
-- degraded seconds: each bad run lasts from its first sample's sending to the sending of the good
+- recovered: the answer of the first sample of the good run that follows the last bad one (a
+  sample sent while the service was still out may be answered once it is back: its answer, not
+  its sending, is when the service was seen back);
+- degraded seconds: each bad run lasts from its first sample's sending to the answer of the good
   sample after it (to the last bad sample's judgement while still bad);
 - settled: no bad sample yet, or the last `settle` samples good.
 """
@@ -75,18 +77,18 @@ class ServiceTracker:
         return [s for s in self._samples if s.verdict is not Verdict.GOOD]
 
     def _recovered_at(self) -> float | None:
-        """The sending of the first good sample after the last bad one, once settled."""
+        """The answer of the first good sample after the last bad one, once settled."""
         if not self.settled:
             return None
         last_bad = max(i for i, s in enumerate(self._samples) if s.verdict is not Verdict.GOOD)
-        return self._samples[last_bad + 1].sent_at
+        return self._samples[last_bad + 1].judged_at
 
     def _degraded_seconds(self) -> float:
         total, run_start = 0.0, None
         for sample in self._samples:
             if sample.verdict is Verdict.GOOD:
                 if run_start is not None:
-                    total += sample.sent_at - run_start
+                    total += sample.judged_at - run_start
                 run_start = None
             elif run_start is None:
                 run_start = sample.sent_at

@@ -131,14 +131,14 @@ class Client:
 
     def degraded_seconds(self, max_latency_s: float) -> float:
         """How long requests were bad: each run of bad requests from its first one's sending to
-        the sending of the good request after it."""
+        the answer of the good request after it."""
         total, run_start = 0.0, None
         for request in self.requests:
             bad = not request.ok or request.latency_s > max_latency_s
             if bad and run_start is None:
                 run_start = request.sent_at
             elif not bad and run_start is not None:
-                total += request.sent_at - run_start
+                total += request.answered_at - run_start
                 run_start = None
         return total
 

@@ -66,10 +66,10 @@ def service_times(record: dict[str, Any]) -> tuple[float, float]:
 
 
 def client_back_at(client: Client) -> float:
-    """When the client's first good request after its last bad one was sent."""
+    """When the client's first good request after its last bad one was answered."""
     bad = client.bad(MAX_LATENCY_S)
     assert bad, "the client saw nothing of the fault"
-    return min(r.sent_at for r in client.requests if r.sent_at > bad[-1].sent_at)
+    return min(r.answered_at for r in client.requests if r.sent_at > bad[-1].sent_at)
 
 
 def test_an_outage_of_every_replica_is_measured_as_the_client_saw_it(

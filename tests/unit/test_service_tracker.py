@@ -33,8 +33,8 @@ def test_a_service_never_hurt_says_so() -> None:
 
 def test_slow_answers_are_a_degraded_service_for_as_long_as_they_last() -> None:
     """One replica of three killed behind a balancer that retries after its connect timeout: a
-    request of 1 s at 0.45 s, good ones after it. Degraded from 0.45 to 1.45 s (the next
-    request's sending), detected when the slow one answered, recovered at 1.45 s."""
+    request of 1 s at 0.45 s, good ones after it. Degraded from 0.45 to 1.456 s (the next
+    request's answer), detected when the slow one answered, recovered at 1.456 s."""
     tracker = seen(
         (0.25, 0.006, GOOD),
         (0.45, 1.0, SLOW),
@@ -44,8 +44,9 @@ def test_slow_answers_are_a_degraded_service_for_as_long_as_they_last() -> None:
     )
     service = tracker.observation()
     assert service.impact is ServiceImpact.DEGRADED
-    assert (service.detected_at, service.recovered_at) == (1.45, 1.45)
-    assert service.degraded_seconds == pytest.approx(1.0)
+    assert service.detected_at == pytest.approx(1.45)
+    assert service.recovered_at == pytest.approx(1.456)
+    assert service.degraded_seconds == pytest.approx(1.006)
     assert service.worst_latency_s == pytest.approx(1.0)
 
 
@@ -64,8 +65,8 @@ def test_a_failed_answer_is_a_service_down_and_flapping_counts_every_bad_run() -
     service = tracker.observation()
     assert service.impact is ServiceImpact.DOWN
     assert service.detected_at == pytest.approx(0.2)  # the first failure, once it gave up
-    assert service.recovered_at == 0.8
-    assert service.degraded_seconds == pytest.approx(0.4 + 0.3)
+    assert service.recovered_at == pytest.approx(0.81)
+    assert service.degraded_seconds == pytest.approx(0.41 + 0.31)
     assert service.worst_latency_s == pytest.approx(0.3)  # of the answers: failures are apart
 
 
@@ -97,3 +98,18 @@ def test_max_latency_must_lie_below_the_timeout() -> None:
     """A maxLatency at or over the probe's timeout could never mark a sample slow."""
     with pytest.raises(ValueError, match=r"maxLatency: expected a duration above zero and below"):
         Probe(http=HttpProbe(url="http://127.0.0.1:9/"), max_latency=timedelta(seconds=1))
+
+
+def test_a_sample_answered_once_back_dates_the_recovery_by_its_answer() -> None:
+    """A 1 s freeze probed with a 300 ms timeout: the sample sent at 0.9 s, while still frozen,
+    is answered at 1.05 s, once thawed. The service was seen back at 1.05 s, not at 0.9 s."""
+    tracker = seen(
+        (0.3, 0.3, FAILED),
+        (0.6, 0.3, FAILED),
+        (0.9, 0.15, GOOD),
+        (1.05, 0.005, GOOD),
+        (1.15, 0.005, GOOD),
+    )
+    service = tracker.observation()
+    assert service.recovered_at == pytest.approx(1.05)
+    assert service.degraded_seconds == pytest.approx(1.05 - 0.3)
