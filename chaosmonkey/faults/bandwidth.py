@@ -1,5 +1,7 @@
-"""`bandwidth`: what the target sends is capped at `rate` by a token bucket (tc `tbf`) as the root
-qdisc of its interface; destinations do not apply (the cap is on its link)."""
+"""`bandwidth`: what the target sends on the connections `direction` names (those it opens, to the
+destinations; the answers on those opened to it, to its `ports`) is capped at `rate` by an htb of
+ours on its interface, the packets put in its class by iptables CLASSIFY; `both`, with neither
+destinations nor ports, caps all it sends with a token bucket (tc `tbf`) as the root qdisc."""
 
 from __future__ import annotations
 
@@ -7,18 +9,20 @@ from collections.abc import Sequence
 from typing import Literal
 
 from chaosmonkey.faults.base import register_fault
-from chaosmonkey.faults.network import DEVICE, NetworkFault, Rate
+from chaosmonkey.faults.network import DEVICE, Rate, ReachingFault
 from chaosmonkey.netfaults.destinations import Destination
 from chaosmonkey.netfaults.keeper import ProxySpec
-from chaosmonkey.netfaults.rules import Change, bandwidth
+from chaosmonkey.netfaults.rules import Change, shaping
 
 
 @register_fault
-class BandwidthFault(NetworkFault):
+class BandwidthFault(ReachingFault):
     type: Literal["bandwidth"]
     rate: Rate
 
     def changes(
         self, tag: str, peers: Sequence[Destination]
     ) -> tuple[list[Change], ProxySpec | None]:
-        return [bandwidth(tag, DEVICE, self.rate)], None
+        reach = self.reach(peers)
+        everything = reach.direction == "both" and not reach.destinations and not reach.ports
+        return shaping(tag, DEVICE, self.rate, None if everything else reach), None

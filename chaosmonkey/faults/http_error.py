@@ -1,5 +1,6 @@
-"""`http_error`: `percent` of the target's HTTP requests to the destinations are answered with
-`status` by the fault proxy in its namespace, without reaching the destination."""
+"""`http_error`: `percent` of the HTTP connections `direction` names (the target's requests to
+the destinations; those made to it, on its `ports`; or both) are answered with `status` by the
+fault proxy in its namespace, without reaching the server."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from typing import Literal
 from pydantic import Field
 
 from chaosmonkey.faults.base import register_fault
-from chaosmonkey.faults.network import NetworkFault, Percent, through_proxy
+from chaosmonkey.faults.network import Percent, ReachingFault, through_proxy
 from chaosmonkey.netfaults.destinations import Destination
 from chaosmonkey.netfaults.keeper import ProxySpec
 from chaosmonkey.netfaults.rules import Change
 
 
 @register_fault
-class HttpErrorFault(NetworkFault):
+class HttpErrorFault(ReachingFault):
     type: Literal["http_error"]
     status: int = Field(default=503, ge=400, le=599)
     percent: Percent = 100.0
@@ -26,7 +27,7 @@ class HttpErrorFault(NetworkFault):
     ) -> tuple[list[Change], ProxySpec | None]:
         return through_proxy(
             tag,
-            peers,
+            self.reach(peers),
             {
                 "type": "http_status",
                 "stream": "upstream",

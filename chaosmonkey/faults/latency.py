@@ -1,5 +1,7 @@
-"""`latency`: the target's TCP connections to the destinations are redirected through the fault
-proxy in its namespace, which delays what comes back by `delay` (± `jitter`); no netem needed."""
+"""`latency`: the TCP connections `direction` names (those the target opens, to the destinations;
+those opened to it, to its `ports`; or both) are redirected through the fault proxy in its
+namespace, which delays the answers (what comes back to whoever opened the connection) by
+`delay` (± `jitter`); no netem needed. Connections open before the fault keep their way."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from datetime import timedelta
 from typing import Literal
 
 from chaosmonkey.faults.base import register_fault
-from chaosmonkey.faults.network import NetworkFault, through_proxy
+from chaosmonkey.faults.network import ReachingFault, through_proxy
 from chaosmonkey.netfaults.destinations import Destination
 from chaosmonkey.netfaults.keeper import ProxySpec
 from chaosmonkey.netfaults.rules import Change
@@ -16,7 +18,7 @@ from chaosmonkey.schema import Duration, PositiveDuration
 
 
 @register_fault
-class LatencyFault(NetworkFault):
+class LatencyFault(ReachingFault):
     type: Literal["latency"]
     delay: PositiveDuration
     jitter: Duration = timedelta(0)
@@ -27,7 +29,7 @@ class LatencyFault(NetworkFault):
         delay_ms, jitter_ms = (value.total_seconds() * 1000 for value in (self.delay, self.jitter))
         return through_proxy(
             tag,
-            peers,
+            self.reach(peers),
             {
                 "type": "latency",
                 "stream": "downstream",

@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     field_validator,
+    model_validator,
 )
 
 from chaosmonkey.faults.base import FaultSpec, Impact, Plan, parse_fault, register_plan
@@ -32,10 +33,11 @@ from chaosmonkey.faults.ops import NetworkOps
 from chaosmonkey.model import RevertResult, Target
 from chaosmonkey.netfaults.destinations import Destination, check_destination
 from chaosmonkey.netfaults.keeper import KeeperSpec, ProxySpec
-from chaosmonkey.netfaults.rules import Change, parse_rate, redirect, tag_for
+from chaosmonkey.netfaults.rules import Change, Direction, Reach, parse_rate, redirect, tag_for
 from chaosmonkey.schema import PositiveDuration
 
 Percent = Annotated[float, Field(gt=0, le=100)]
+Port = Annotated[int, Field(ge=1, le=65535)]
 DEVICE = "eth0"  # a container's interface on its network
 PROXY_MARK = 0xC4A0  # the fault proxy's own sockets: never redirected to itself
 _PROXY_PORTS = (39000, 1000)  # the proxy listens in the target's namespace at 39000-39999
@@ -99,6 +101,37 @@ class NetworkFault(FaultSpec):
         )
 
 
+def default_direction(destinations: Sequence[str]) -> Direction:
+    """Egress towards the destinations given; without any, ingress: what the target serves."""
+    return "egress" if destinations else "ingress"
+
+
+def with_default_direction(data: Any) -> Any:
+    """A fault's fields, with the default direction when none is written."""
+    if isinstance(data, dict) and data.get("direction") is None:
+        return {**data, "direction": default_direction(data.get("destinations") or [])}
+    return data
+
+
+class ReachingFault(NetworkFault):
+    """A network fault on chosen connections (`Reach`): `direction` says which, ingress (those
+    opened to the target, to its `ports` or any) unless destinations are given, then egress."""
+
+    direction: Direction = "ingress"
+    ports: list[Port] = Field(default_factory=list, max_length=15)
+
+    _default_direction = model_validator(mode="before")(with_default_direction)
+
+    @model_validator(mode="after")
+    def _ports_need_ingress(self) -> ReachingFault:
+        if self.ports and self.direction == "egress":
+            raise ValueError("ports: the target's own served ports apply to ingress or both only")
+        return self
+
+    def reach(self, peers: Sequence[Destination]) -> Reach:
+        return Reach(tuple(peers), self.direction, tuple(self.ports))
+
+
 def proxy_port(tag: str) -> int:
     """A port per attack, so that two faults on one target do not collide."""
     base, size = _PROXY_PORTS
@@ -106,12 +139,13 @@ def proxy_port(tag: str) -> int:
 
 
 def through_proxy(
-    tag: str, peers: Sequence[Destination], toxic: dict[str, Any]
+    tag: str, reach: Reach, toxic: dict[str, Any]
 ) -> tuple[list[Change], ProxySpec]:
-    """The target's TCP connections to `peers` redirected through the fault proxy in its
-    namespace, which applies `toxic` (the proxy's own upstream sockets are exempt by mark)."""
-    proxy = ProxySpec(proxy_port(tag), PROXY_MARK, toxic)
-    return list(redirect(tag, peers, proxy.port, PROXY_MARK)), proxy
+    """The TCP connections `reach` names redirected through the fault proxy in the target's
+    namespace, which applies `toxic` (the proxy's own upstream sockets are exempt by mark). It
+    listens on every address when connections opened to the target come to it, else loopback."""
+    proxy = ProxySpec(proxy_port(tag), PROXY_MARK, toxic, listen_all=reach.ingress)
+    return list(redirect(tag, reach, proxy.port, PROXY_MARK)), proxy
 
 
 class Peer(BaseModel):

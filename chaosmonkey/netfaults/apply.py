@@ -28,7 +28,7 @@ from chaosmonkey.netfaults.rules import (
     tag_of,
 )
 
-SNAPSHOT_TABLES = ("filter", "nat")
+SNAPSHOT_TABLES = ("filter", "nat", "mangle")
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,8 @@ def snapshot(executor: Executor) -> str:
 
 
 def _add_qdisc(executor: Executor, qdisc: Qdisc) -> None:
-    """Adds our root qdisc, only in place of the kernel's default one."""
+    """Adds our root qdisc (and its class), only in place of the kernel's default one; a class
+    that fails leaves the root, which the caller's removal by tag takes away."""
     roots = root_qdiscs(executor.run(["tc", "qdisc", "show"]))
     root = roots.get(qdisc.device)
     if root is None:
@@ -160,7 +161,8 @@ def _add_qdisc(executor: Executor, qdisc: Qdisc) -> None:
             f"{qdisc.device} in {executor.name} already has root qdisc {root.kind} {root.handle}: "
             "chaosmonkey limits bandwidth only over the kernel's default qdisc, never replaces one"
         )
-    executor.run(qdisc.add_argv())
+    for argv in qdisc.add_argvs():
+        executor.run(argv)
 
 
 def _remove_rules(executor: Executor, tag: str, removed: dict[str, list[str]]) -> list[str]:
@@ -212,7 +214,7 @@ def _leftovers(executor: Executor, tag: str) -> list[str]:
 
 
 def _ours_by_handle(root: RootQdisc) -> bool:
-    return root.kind == "tbf" and in_our_handles(root.handle)
+    return root.kind in ("tbf", "htb") and in_our_handles(root.handle)
 
 
 def _roots(executor: Executor) -> list[RootQdisc]:

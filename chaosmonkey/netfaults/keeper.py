@@ -11,6 +11,7 @@ the keeper of an attack can be found from any process (`find_keepers`).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -21,24 +22,33 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chaosmonkey import logs
 from chaosmonkey.netfaults.apply import apply_changes, remove_tagged
 from chaosmonkey.netfaults.netns import CommandFailed
-from chaosmonkey.netfaults.rules import Change, IptablesRule, Qdisc
+from chaosmonkey.netfaults.rules import Change, IptablesRule, Qdisc, drain_rules
+
+if TYPE_CHECKING:
+    from chaosmonkey.netfaults.inproxy import FaultProxy
 
 MODULE = "chaosmonkey.netfaults.keeper"
+DRAINING = "cm-keeper-drain"  # the process's name once its fault is removed
+# How long connections the fault proxy holds may finish by themselves once the fault ended.
+DRAIN_S = 30.0
+_PR_SET_NAME = 15
 
 
 @dataclass(frozen=True)
 class ProxySpec:
     """The fault proxy the keeper runs in the namespace: redirected connections land on `port`;
-    its own upstream sockets carry `mark`, which the redirect rules exempt."""
+    its own upstream sockets carry `mark`, which the redirect rules exempt. It listens on
+    127.0.0.1, or on every address (`listen_all`) for connections redirected from outside."""
 
     port: int
     mark: int
     toxic: dict[str, Any]
+    listen_all: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,11 +115,35 @@ def run(spec: KeeperSpec) -> int:
     deadline = spec.deadline if spec.hold_s is None else time.time() + spec.hold_s
     _say({"ready": True, "pid": os.getpid()})
     stop.wait(max(0.0, deadline - time.time()))
+    draining: list[IptablesRule] = []
+    if proxy is not None and spec.proxy is not None:
+        proxy.release()  # first: what is still redirected meanwhile is no longer degraded
+        if proxy.open_connections():
+            draining = drain_rules(spec.tag, spec.changes, spec.proxy.port)
+            _insert(executor, draining)
     report = remove_tagged(executor, spec.tag)
-    if proxy is not None:
-        proxy()
     print(f"keeper {spec.tag}: {report}", file=sys.stderr)
+    if proxy is not None:
+        _name_myself(DRAINING)  # released: the monkey waits no longer for this process
+        if not proxy.drain(DRAIN_S):
+            print(f"keeper {spec.tag}: closed {proxy.open_connections()} connection(s) still "
+                  f"open {DRAIN_S:g} s after the fault", file=sys.stderr)
+        proxy.stop()
+        _delete(executor, draining)
     return 0
+
+
+def _insert(executor: LocalExecutor, rules: list[IptablesRule]) -> None:
+    for rule in rules:
+        executor.run(rule.insert_argv())
+
+
+def _delete(executor: LocalExecutor, rules: list[IptablesRule]) -> None:
+    for rule in rules:
+        try:
+            executor.run(rule.delete_argv())
+        except CommandFailed as error:  # inert, but say it stayed
+            print(f"keeper: could not delete {rule.spec}: {error}", file=sys.stderr)
 
 
 def _say(message: dict[str, Any]) -> None:
@@ -123,14 +157,31 @@ def _say(message: dict[str, Any]) -> None:
         sys.stdout.close()
 
 
-def _start_proxy(spec: ProxySpec) -> Any:
-    from chaosmonkey.netfaults.inproxy import start_fault_proxy
+def _start_proxy(spec: ProxySpec) -> FaultProxy:
+    from chaosmonkey.netfaults.inproxy import FaultProxy
 
-    return start_fault_proxy(spec.port, spec.mark, spec.toxic)
+    proxy = FaultProxy(spec)
+    proxy.start()
+    return proxy
+
+
+def _name_myself(name: str) -> None:
+    """Sets this process's name (/proc/PID/comm, 15 bytes at most)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+
+
+def is_draining(pid: int) -> bool:
+    """Whether keeper `pid` has ended its fault and only lets open connections finish."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == DRAINING
+    except OSError:
+        return False
 
 
 def find_keepers(tag: str) -> list[int]:
-    """Pids of the live keepers of `tag` on this host (their command line names it)."""
+    """Pids of the live keepers of `tag` on this host that still hold its fault (their command
+    line names it; one that released it and lets connections finish is no longer counted)."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -139,7 +190,8 @@ def find_keepers(tag: str) -> list[int]:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if MODULE.encode() in argv and any(f'"{tag}"'.encode() in arg for arg in argv):
+        named = MODULE.encode() in argv and any(f'"{tag}"'.encode() in arg for arg in argv)
+        if named and not is_draining(int(proc.name)):
             found.append(int(proc.name))
     return found
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from chaosmonkey.errors import BackendError
-from chaosmonkey.netfaults.keeper import MODULE, KeeperSpec, find_keepers
+from chaosmonkey.netfaults.keeper import MODULE, KeeperSpec, find_keepers, is_draining
 from chaosmonkey.netfaults.netns import namespace_of
 
 READY_TIMEOUT_S = 10.0
@@ -64,18 +64,23 @@ def _ready_line(keeper: subprocess.Popen[bytes], log: Path) -> dict[str, object]
 
 
 def stop_keepers(tag: str) -> list[str | None]:
-    """Asks every live keeper of `tag` to remove its fault and waits for them; returns the network
-    namespaces they held the fault in."""
+    """Asks every live keeper of `tag` to remove its fault and waits until each has (it may
+    then let the connections its proxy holds finish); returns the network namespaces they held
+    the fault in."""
     pids = find_keepers(tag)
     namespaces = [namespace_of(pid) for pid in pids]
     for pid in pids:
         _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_S
-    while _alive(pids) and time.monotonic() < deadline:
+    while _holding(pids) and time.monotonic() < deadline:
         time.sleep(0.02)
-    for pid in _alive(pids):
+    for pid in _holding(pids):
         _signal(pid, signal.SIGKILL)  # its rules are still removed by tag, by the caller
     return namespaces
+
+
+def _holding(pids: list[int]) -> list[int]:
+    return [pid for pid in _alive(pids) if not is_draining(pid)]
 
 
 def _alive(pids: list[int]) -> list[int]:

@@ -4,6 +4,10 @@ Every iptables rule carries `-m comment --comment chaosmonkey:<attack id>`: the 
 later and from another process, exactly the rules one attack owns. A qdisc cannot carry a comment,
 so its handle is derived from the tag instead (`handle_for`).
 
+Packet loss and partition speak of packets: egress rules match what the target sends, ingress
+rules what it receives. Redirection and shaping speak of connections (`Reach`): egress, those the
+target opens; ingress, those opened to it (conntrack tells them apart: `--ctdir`).
+
 Ports: egress rules match the peer's port (`--dport`). Ingress rules match packets coming FROM the
 peer's port (`--sport`): an ingress partition from `db:5432` cuts the replies of the database we
 talk to. Peers connecting to a port of ours are matched by giving no port (all their traffic).
@@ -19,12 +23,13 @@ import re
 import shlex
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from chaosmonkey.netfaults.destinations import Destination
 
 TAG_PREFIX = "chaosmonkey:"
+DRAIN_PREFIX = "chaosmonkey-drain:"
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 IPTABLES = ("iptables", "-w", "2")  # -w: wait for the xtables lock (legacy backend; nft ignores it)
 
@@ -40,6 +45,7 @@ _COUNTERS = re.compile(r"\s*\[\d+:\d+\]$")
 _MIN_BURST_BYTES = 16 * 1024
 _GSO_MAX_BYTES = 64 * 1024
 _HANDLES = range(0x4000, 0x7000)  # qdisc majors of ours
+_MAX_PORTS = 15  # what one multiport match takes
 
 
 def tag_for(attack_id: str) -> str:
@@ -68,25 +74,40 @@ class IptablesRule:
     def insert_argv(self, position: int = 1) -> list[str]:
         return [*IPTABLES, "-t", self.table, "-I", self.chain, str(position), *self.spec]
 
+    def delete_argv(self) -> list[str]:
+        return [*IPTABLES, "-t", self.table, "-D", self.chain, *self.spec]
+
 
 @dataclass(frozen=True)
 class Qdisc:
-    """A token bucket (tbf) as the root qdisc of `device`, under the handle of our tag."""
+    """Our root qdisc on `device`, under the handle of our tag: a token bucket (tbf) for all that
+    leaves it, or (`classified`) an htb whose one class has the rate, for the packets our rules
+    put in it (iptables CLASSIFY), the others passing straight through (htb's default 0)."""
 
     tag: str
     device: str
     rate: str
     burst_bytes: int
     limit_bytes: int
+    classified: bool = False
 
     @property
     def handle(self) -> str:
         return handle_for(self.tag)
 
-    def add_argv(self) -> list[str]:
-        return ["tc", "qdisc", "add", "dev", self.device, "root", "handle", self.handle,
-                "tbf", "rate", self.rate, "burst", str(self.burst_bytes),
-                "limit", str(self.limit_bytes)]
+    @property
+    def shaped_class(self) -> str:
+        return self.handle + "1"
+
+    def add_argvs(self) -> list[list[str]]:
+        root = ["tc", "qdisc", "add", "dev", self.device, "root", "handle", self.handle]
+        if not self.classified:
+            return [[*root, "tbf", "rate", self.rate, "burst", str(self.burst_bytes),
+                     "limit", str(self.limit_bytes)]]
+        return [[*root, "htb"],
+                ["tc", "class", "add", "dev", self.device, "parent", self.handle,
+                 "classid", self.shaped_class, "htb", "rate", self.rate,
+                 "burst", str(self.burst_bytes)]]
 
 
 Change = IptablesRule | Qdisc
@@ -123,23 +144,106 @@ def packet_loss(
     ]
 
 
+@dataclass(frozen=True)
+class Reach:
+    """Which TCP connections a fault reaches: those the target opens (`egress`: to the
+    destinations, or to anyone), those opened to it (`ingress`: from the destinations' addresses,
+    or from anyone, to `ports` of its own, or to any), or both."""
+
+    destinations: Sequence[Destination] = ()
+    direction: Direction = "egress"
+    ports: Sequence[int] = ()
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("egress", "ingress", "both"):
+            raise ValueError(f"direction {self.direction!r} must be 'egress', 'ingress' or 'both'")
+        if len(self.ports) > _MAX_PORTS or not all(1 <= port <= 65535 for port in self.ports):
+            raise ValueError(f"ports {list(self.ports)} must be 1-{_MAX_PORTS} ports in 1-65535")
+
+    @property
+    def egress(self) -> bool:
+        return self.direction in ("egress", "both")
+
+    @property
+    def ingress(self) -> bool:
+        return self.direction in ("ingress", "both")
+
+
 def redirect(
-    tag: str, destinations: Sequence[Destination] | None, to_port: int, exempt_mark: int
+    tag: str, reach: Reach | Sequence[Destination] | None, to_port: int, exempt_mark: int
 ) -> list[IptablesRule]:
-    """Send our outgoing TCP connections to a local port (a fault proxy in the namespace).
+    """Send the TCP connections `reach` names to a port of the namespace (its fault proxy):
+    those the target opens from nat OUTPUT (to 127.0.0.1), those opened to it from PREROUTING
+    (to the address they came in on). Only their opening packets (`--syn`) are matched: the
+    nat table, once there, makes the kernel track connections it did not see open, and a
+    mid-stream packet redirected to the proxy would be answered with a reset. Connections
+    open before the fault keep their way.
 
     The proxy marks its own upstream sockets with SO_MARK `exempt_mark`, which are not redirected.
     """
+    if not isinstance(reach, Reach):
+        reach = Reach(reach or ())
     if not 1 <= to_port <= 65535:
         raise ValueError(f"redirect port {to_port} is not in 1-65535")
     if not 1 <= exempt_mark <= 0xFFFFFFFF:
         raise ValueError(f"exempt mark {exempt_mark} is not in 1-0xffffffff")
     mark = ["-m", "mark", "!", "--mark", hex(exempt_mark)]
     target = ["-j", "REDIRECT", "--to-ports", str(to_port)]
-    return [
-        _rule(tag, "nat", "OUTPUT", ["-p", "tcp", *peer.address, *peer.port, *mark], target)
-        for peer in _peers(destinations, "egress")
-    ]
+    rules = []
+    if reach.egress:
+        rules += [
+            _rule(tag, "nat", "OUTPUT", ["-p", "tcp", *peer.address, *peer.port, "--syn", *mark],
+                  target)
+            for peer in _peers(reach.destinations, "egress")
+        ]
+    if reach.ingress:
+        served = _served_ports(reach.ports, "--dport") or ["-p", "tcp", "!", "--dport",
+                                                           str(to_port)]
+        rules += [
+            _rule(tag, "nat", "PREROUTING", [*_source(dest), "!", "-i", "lo", *served, "--syn"],
+                  target)
+            for dest in _each(reach.destinations)
+        ]
+    return rules
+
+
+def drain_rules(tag: str, rules: Sequence[Change], to_port: int) -> list[IptablesRule]:
+    """Inert redirects (of the proxy's own port to itself), one per nat chain of `rules`: the
+    kernel stops translating connections already redirected once the last REDIRECT of the
+    namespace is gone, so these stay while such connections finish. Their comment is not a
+    tag (`chaosmonkey-drain:`): the fault's revert leaves them to the keeper that drains."""
+    comment = ["-m", "comment", "--comment", DRAIN_PREFIX + check_tag(tag).removeprefix(TAG_PREFIX)]
+    target = ["-j", "REDIRECT", "--to-ports", str(to_port)]
+    matches = {"PREROUTING": ["-p", "tcp", "--dport", str(to_port)],
+               "OUTPUT": ["-d", "127.0.0.1/32", "-p", "tcp", "--dport", str(to_port)]}
+    nat = [rule for rule in rules if isinstance(rule, IptablesRule) and rule.table == "nat"]
+    chains = dict.fromkeys(rule.chain for rule in nat)
+    return [IptablesRule(tag, "nat", chain, (*matches[chain], *comment, *target))
+            for chain in chains if chain in matches]
+
+
+def shaping(tag: str, device: str, rate: str, reach: Reach | None) -> list[Change]:
+    """Cap what the target sends on the connections `reach` names at `rate`, on `device`: an htb
+    of ours, and CLASSIFY rules that put those packets in its class (None: all, with a tbf)."""
+    if reach is None:
+        return [bandwidth(tag, device, rate)]
+    qdisc = replace(bandwidth(tag, device, rate), classified=True)
+    into = ["-j", "CLASSIFY", "--set-class", qdisc.shaped_class]
+    out = ["-o", device]
+    rules: list[Change] = []
+    if reach.egress:
+        for dest in _each(reach.destinations):
+            to = ["-d", dest.cidr] if dest else []
+            port = ["-p", "tcp", "--dport", str(dest.port)] if dest and dest.port else []
+            rules.append(_rule(tag, "mangle", "POSTROUTING",
+                               [*to, *out, *port, *_ctdir("ORIGINAL")], into))
+    if reach.ingress:
+        for dest in _each(reach.destinations):
+            to = ["-d", dest.cidr] if dest else []
+            served = _served_ports(reach.ports, "--sport")
+            rules.append(_rule(tag, "mangle", "POSTROUTING",
+                               [*to, *out, *served, *_ctdir("REPLY")], into))
+    return [qdisc, *rules]
 
 
 def bandwidth(tag: str, device: str, rate: str) -> Qdisc:
@@ -179,6 +283,29 @@ def limit_bytes(rate_bits: int, burst: int) -> int:
     transfers slowed by TCP timeouts, one stalled 60 s in 5 tries; this limit made it exact.
     """
     return max(rate_bits // 8 // 20, burst + _GSO_MAX_BYTES)
+
+
+def _served_ports(ports: Sequence[int], flag: Literal["--dport", "--sport"]) -> list[str]:
+    """`-p tcp` and the match of our own ports (several: multiport), or nothing for any port."""
+    if not ports:
+        return []
+    if len(ports) == 1:
+        return ["-p", "tcp", flag, str(ports[0])]
+    return ["-p", "tcp", "-m", "multiport", flag + "s", ",".join(map(str, ports))]
+
+
+def _each(destinations: Sequence[Destination]) -> Sequence[Destination | None]:
+    """The destinations, or None alone: any address."""
+    return destinations or [None]
+
+
+def _source(dest: Destination | None) -> list[str]:
+    return ["-s", dest.cidr] if dest else []
+
+
+def _ctdir(way: Literal["ORIGINAL", "REPLY"]) -> list[str]:
+    """Packets going the way their connection was opened (ORIGINAL) or back (REPLY)."""
+    return ["-m", "conntrack", "--ctdir", way]
 
 
 def handle_for(tag: str) -> str:

@@ -50,6 +50,7 @@ class Pump:
         self.queue: deque[tuple[float, bytes | Action]] = deque()
         self.queued = 0
         self.flusher: asyncio.Task[None] | None = None
+        self.waking: asyncio.Future[None] | None = None  # the flusher's wait for the head's time
         self.room = asyncio.Event()
         self.room.set()
         self.changed = asyncio.Event()
@@ -99,7 +100,16 @@ class Pump:
         for effect in reversed(active):
             forward = partial(effect.pipe, forward)
         self.pipe = forward if active else None
+        if self.pipe is None and self.queue:
+            self._hurry()  # no toxic left: what they held back is due now
         self.changed.set()
+
+    def _hurry(self) -> None:
+        now = asyncio.get_running_loop().time()
+        for index, (due, item) in enumerate(self.queue):
+            self.queue[index] = (min(due, now), item)
+        if self.waking is not None and not self.waking.done():
+            self.waking.set_result(None)
 
     @property
     def defers_connect(self) -> bool:
@@ -133,7 +143,11 @@ class Pump:
             while queue:
                 due, item = queue[0]
                 if (wait_s := due - loop.time()) > 0:
-                    await asyncio.sleep(wait_s)
+                    self.waking = loop.create_future()
+                    timer = loop.call_later(wait_s, _wake, self.waking)
+                    await self.waking
+                    timer.cancel()
+                    continue  # due now, or hurried
                 queue.popleft()
                 if not isinstance(item, bytes):
                     item()
@@ -202,6 +216,11 @@ class Pump:
         self.queue.clear()
         self.discarding, self.writer = True, None
         self.link.answer(data)
+
+
+def _wake(waking: asyncio.Future[None]) -> None:
+    if not waking.done():
+        waking.set_result(None)
 
 
 class Link:

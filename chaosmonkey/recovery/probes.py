@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
 import threading
 import time
@@ -18,19 +19,33 @@ from chaosmonkey.recovery.service import Sample, ServiceTracker, Verdict
 TCP_SETTLE_S = 0.05
 
 
+# A probe reads the whole answer, as a client does, up to this much (the rest is not waited for).
+MAX_BODY_BYTES = 16 * 1024 * 1024
+_READ_BYTES = 64 * 1024
+
+
 def probe_once(probe: Probe) -> bool:
-    """One check: True when the service answered as expected within the probe's timeout."""
+    """One check: True when the service answered as expected within the probe's timeout; the
+    answer counts once its body has arrived (its status alone may come well before)."""
     timeout = probe.timeout.total_seconds()
     if probe.tcp is not None:
         return _tcp_answers(probe.tcp.host, probe.tcp.port, timeout)
     assert probe.http is not None
     try:
         with urllib.request.urlopen(probe.http.url, timeout=timeout) as response:  # noqa: S310
+            _read_body(response)
             return int(response.status) == probe.http.expect_status
     except urllib.error.HTTPError as error:
         return error.code == probe.http.expect_status
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):
         return False
+
+
+def _read_body(response: http.client.HTTPResponse) -> None:
+    """Reads and drops the body, up to MAX_BODY_BYTES."""
+    left = MAX_BODY_BYTES
+    while left > 0 and (chunk := response.read(min(_READ_BYTES, left))):
+        left -= len(chunk)
 
 
 def _tcp_answers(host: str, port: int, timeout: float) -> bool:

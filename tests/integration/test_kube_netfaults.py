@@ -410,7 +410,7 @@ def test_a_new_agent_removes_the_faults_whose_keepers_died(
     partition, shaped, live = new_tag(), new_tag(), new_tag()
     faults = {
         partition: {"type": "partition", "direction": "ingress"},
-        shaped: {"type": "bandwidth", "rate": "1mbit"},
+        shaped: {"type": "bandwidth", "rate": "1mbit", "direction": "both"},  # a bare tbf
         live: {"type": "packet_loss", "percent": 50},
     }
     for tag, fault in faults.items():

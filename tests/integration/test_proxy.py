@@ -393,6 +393,22 @@ def numbered(start: int, count: int) -> bytes:
     return b"".join(number.to_bytes(4, "big") for number in range(start, start + count))
 
 
+def test_what_latency_held_back_is_sent_at_once_when_it_is_removed(
+    harness: Harness, echo_proxy: tuple[str, int]
+) -> None:
+    """An answer held back by a 3 s latency arrives as soon as the toxic goes, not 3 s after
+    it was sent: a fault that ends ends now."""
+    name, port = echo_proxy
+    toxic = harness.toxic(name, "latency", attributes={"latency_ms": 3000})
+    with connect(port, timeout_s=10) as sock:
+        sent_at = time.monotonic()
+        sock.sendall(b"ping")
+        time.sleep(0.3)
+        harness.remove(name, toxic)
+        assert recv_exactly(sock, 4) == b"ping"
+        assert time.monotonic() - sent_at < 1.0
+
+
 def test_removing_latency_mid_stream_keeps_every_byte_in_order(
     harness: Harness, echo_proxy: tuple[str, int]
 ) -> None:

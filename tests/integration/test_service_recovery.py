@@ -8,69 +8,23 @@ apart from the service's."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
-from docker.models.containers import Container
 
-from tests.integration.balanced import Client, balancer, sending
-from tests.integration.cli import records, run_cli, write_policy
+from tests.integration.balanced import (
+    MAX_LATENCY_S,
+    PROBE_INTERVAL_S,
+    attack,
+    balancer,
+    client_back_at,
+    replicas,
+    sending,
+    service_times,
+)
 from tests.integration.conftest import RunTarget, free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.timing]
-
-MAX_LATENCY_S = 0.2
-PROBE_INTERVAL_S = 0.1
-
-
-def replicas(run_target: RunTarget, count: int, start_delay_s: float = 0) -> list[Container]:
-    """`count` replicas of one group, with a health check on their HTTP server, restarted by
-    the engine when they crash."""
-    app = f"svc-{uuid.uuid4().hex[:8]}"
-    labels = {"app": app, "chaosmonkey.io/group": app}
-    env = {"START_DELAY": str(start_delay_s)}
-    return [
-        run_target(labels=labels, restart="always", env=env, healthcheck=True)
-        for _ in range(count)
-    ]
-
-
-def attack(
-    tmp_path: Path, group: list[Container], url: str, fault: dict[str, Any], **spec: Any
-) -> list[dict[str, Any]]:
-    """`chaosmonkey attack` on the group, its recovery probed through the balancer."""
-    probe = {
-        "http": {"url": url},
-        "interval": f"{int(PROBE_INTERVAL_S * 1000)}ms",
-        "timeout": "3s",
-        "maxLatency": f"{int(MAX_LATENCY_S * 1000)}ms",
-    }
-    policy = write_policy(
-        tmp_path,
-        group[0].labels["app"],
-        fault,
-        recovery={"timeout": "20s", "probe": probe},
-        **spec,
-    )
-    result = run_cli("attack", "--policy", str(policy), "--output", "json", db=tmp_path / "j.db")
-    assert result.returncode == 0, result.stderr
-    return records(result)
-
-
-def service_times(record: dict[str, Any]) -> tuple[float, float]:
-    """When the monkey saw the service back (epoch seconds), and for how long it was bad."""
-    service = record["service_recovery"]
-    return record["injected_at"] + service["recovery_seconds"], service["degraded_seconds"]
-
-
-def client_back_at(client: Client) -> float:
-    """When the client's first good request after its last bad one was answered."""
-    bad = client.bad(MAX_LATENCY_S)
-    assert bad, "the client saw nothing of the fault"
-    return min(r.answered_at for r in client.requests if r.sent_at > bad[-1].sent_at)
-
 
 def test_an_outage_of_every_replica_is_measured_as_the_client_saw_it(
     tmp_path: Path, run_target: RunTarget

@@ -14,6 +14,7 @@ from typing import Any
 
 import grimp
 import pytest
+from pydantic import ValidationError
 
 from chaosmonkey.errors import BackendError, PolicyError, RevertFailedError, TargetGone
 from chaosmonkey.faults import FAULTS, PLANS, Injection, Plan, parse_fault
@@ -143,10 +144,60 @@ def test_network_faults_write_their_own_rules() -> None:
     assert {rule.chain for rule in partition} == {"INPUT", "OUTPUT"}
     loss, _ = changes({"type": "packet_loss", "percent": 30})
     assert all("statistic" in rule.spec for rule in loss)
-    [qdisc], _ = changes({"type": "bandwidth", "rate": "1mbit"})
+    everything = parse_fault({"type": "bandwidth", "rate": "1mbit", "direction": "both"})
+    [qdisc], _ = everything.changes("chaosmonkey:a1", [])  # type: ignore[attr-defined]
     assert isinstance(qdisc, Qdisc)
-    assert qdisc.rate == "1mbit"
+    assert (qdisc.rate, qdisc.classified) == ("1mbit", False)
     assert all(isinstance(rule, IptablesRule) for rule in [*latency, *errors, *partition, *loss])
+
+
+def direction_of(spec: dict[str, Any]) -> str:
+    fault = parse_fault({**spec, "duration": "1m"})
+    return str(fault.direction)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("kind", ["latency", "http_error", "bandwidth", "packet_loss"])
+def test_a_fault_without_destinations_reaches_what_the_target_serves(kind: str) -> None:
+    """Ingress by default without destinations, egress with them, as written otherwise."""
+    spec = {"type": kind, "delay": "1s", "rate": "1mbit", "percent": 5}
+    spec = {key: value for key, value in spec.items() if key in ("type", FIELD_OF[kind])}
+    assert direction_of(spec) == "ingress"
+    assert direction_of({**spec, "destinations": ["10.0.0.1:80"]}) == "egress"
+    assert direction_of({**spec, "destinations": ["10.0.0.1:80"], "direction": "both"}) == "both"
+
+
+FIELD_OF = {"latency": "delay", "http_error": "status", "bandwidth": "rate",
+            "packet_loss": "percent"}
+
+
+def test_ingress_latency_is_redirected_where_connections_come_in() -> None:
+    """Connections opened to the target (to its served ports) go to the fault proxy from
+    PREROUTING, which listens on every address; with `both` the target's own go there too."""
+    fault = parse_fault({"type": "latency", "delay": "300ms", "ports": [8080], "duration": "1m"})
+    rules, proxy = fault.changes("chaosmonkey:a1", [])  # type: ignore[attr-defined]
+    assert [(rule.table, rule.chain) for rule in rules] == [("nat", "PREROUTING")]
+    assert rules[0].spec[rules[0].spec.index("--dport") :][:2] == ("--dport", "8080")
+    assert proxy.listen_all
+    both = parse_fault({"type": "latency", "delay": "1s", "direction": "both", "duration": "1m"})
+    rules, proxy = both.changes("chaosmonkey:a1", PEER)  # type: ignore[attr-defined]
+    assert sorted(rule.chain for rule in rules) == ["OUTPUT", "PREROUTING"]
+
+
+def test_ports_are_the_targets_own_and_need_ingress() -> None:
+    """`ports` names the target's served ports: refused for egress alone."""
+    with pytest.raises(ValidationError, match="ports"):
+        parse_fault({"type": "latency", "delay": "1s", "direction": "egress", "ports": [80]})
+
+
+def test_bandwidth_on_chosen_connections_classifies_them_into_a_class_of_its_own() -> None:
+    """Ingress: the answers on connections opened to the target (conntrack REPLY) go to the
+    class with the rate; the others pass straight through."""
+    fault = parse_fault({"type": "bandwidth", "rate": "2mbit", "duration": "1m"})
+    (qdisc, rule), _ = fault.changes("chaosmonkey:a1", [])  # type: ignore[attr-defined]
+    assert isinstance(qdisc, Qdisc)
+    assert qdisc.classified
+    assert (rule.table, rule.chain) == ("mangle", "POSTROUTING")
+    assert {"REPLY", "CLASSIFY", qdisc.shaped_class} <= set(rule.spec)
 
 
 def network_plan(placement: Placement | None) -> NetworkPlan:

@@ -12,6 +12,8 @@ from chaosmonkey.netfaults.destinations import Destination
 from chaosmonkey.netfaults.netns import CommandFailed
 from chaosmonkey.netfaults.rules import (
     IptablesRule,
+    Qdisc,
+    Reach,
     bandwidth,
     burst_bytes,
     delete_argv,
@@ -24,6 +26,7 @@ from chaosmonkey.netfaults.rules import (
     partition,
     probability,
     redirect,
+    shaping,
     strip_counters,
     tag_for,
 )
@@ -131,15 +134,16 @@ def test_probability_out_of_range(percent: float) -> None:
 
 
 def test_redirect_exempts_the_proxy_mark_and_loopback() -> None:
-    """nat OUTPUT, TCP only, never the proxy's marked sockets, never lo without destinations."""
+    """nat OUTPUT, the opening packets of TCP connections only, never the proxy's marked
+    sockets, never lo without destinations."""
     target = ("-j", "REDIRECT", "--to-ports", "15000")
     mark = ("-m", "mark", "!", "--mark", "0xc4a0")
     assert specs(redirect(TAG, None, 15000, 0xC4A0)) == [
-        ("nat", "OUTPUT", ("-p", "tcp", "!", "-o", "lo", *mark, *COMMENT, *target)),
+        ("nat", "OUTPUT", ("-p", "tcp", "!", "-o", "lo", "--syn", *mark, *COMMENT, *target)),
     ]
     assert specs(redirect(TAG, [DB], 15000, 0xC4A0)) == [
-        ("nat", "OUTPUT", ("-p", "tcp", "-d", "10.1.0.0/16", "--dport", "5432", *mark, *COMMENT,
-                           *target)),
+        ("nat", "OUTPUT", ("-p", "tcp", "-d", "10.1.0.0/16", "--dport", "5432", "--syn", *mark,
+                           *COMMENT, *target)),
     ]
 
 
@@ -152,10 +156,55 @@ def test_insert_positions_are_explicit() -> None:
 def test_bandwidth_qdisc() -> None:
     """A tbf under our tag's handle, a burst of at least 16 KiB, a queue for a GSO packet."""
     qdisc = bandwidth(TAG, "eth0", "1mbit")
-    assert qdisc.add_argv() == [
+    assert qdisc.add_argvs() == [[
         "tc", "qdisc", "add", "dev", "eth0", "root", "handle", handle_for(TAG),
         "tbf", "rate", "1mbit", "burst", "16384", "limit", "81920",
+    ]]
+
+
+def test_shaping_chosen_connections_adds_an_htb_and_its_one_class() -> None:
+    """The root htb passes unclassified packets straight through (no default class); the class
+    under it has the rate; the CLASSIFY rules name that class."""
+    changes = shaping(TAG, "eth0", "1mbit", Reach((), "both", (8080, 8443)))
+    qdisc, *rules = changes
+    assert isinstance(qdisc, Qdisc)
+    handle = handle_for(TAG)
+    assert qdisc.add_argvs() == [
+        ["tc", "qdisc", "add", "dev", "eth0", "root", "handle", handle, "htb"],
+        ["tc", "class", "add", "dev", "eth0", "parent", handle, "classid", handle + "1",
+         "htb", "rate", "1mbit", "burst", "16384"],
     ]
+    egress, ingress = rules
+    assert isinstance(egress, IptablesRule)
+    assert isinstance(ingress, IptablesRule)
+    assert "ORIGINAL" in egress.spec
+    assert "REPLY" in ingress.spec
+    assert ingress.spec[ingress.spec.index("--sports") :][:2] == ("--sports", "8080,8443")
+
+
+def test_ingress_redirect_leaves_the_proxy_port_and_loopback_alone() -> None:
+    """Any served port but the proxy's own, from outside only (not `lo`)."""
+    [rule] = redirect(TAG, Reach((Destination("10.0.0.0/24"),), "ingress"), 39001, 0xC4A0)
+    assert (rule.table, rule.chain) == ("nat", "PREROUTING")
+    assert rule.spec == (
+        "-s", "10.0.0.0/24", "!", "-i", "lo", "-p", "tcp", "!", "--dport", "39001", "--syn",
+        "-m", "comment", "--comment", TAG, "-j", "REDIRECT", "--to-ports", "39001",
+    )
+
+
+def test_ingress_redirect_to_served_ports_names_them_once() -> None:
+    """One served port: `--dport`; several: one multiport match."""
+    [one] = redirect(TAG, Reach((), "ingress", (8080,)), 39001, 0xC4A0)
+    assert one.spec[:7] == ("!", "-i", "lo", "-p", "tcp", "--dport", "8080")
+    [two] = redirect(TAG, Reach((), "ingress", (80, 443)), 39001, 0xC4A0)
+    assert two.spec[3:9] == ("-p", "tcp", "-m", "multiport", "--dports", "80,443")
+
+
+def test_reach_refuses_a_direction_or_ports_it_does_not_know() -> None:
+    with pytest.raises(ValueError, match="direction"):
+        Reach((), "sideways")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="ports"):
+        Reach((), "ingress", (0,))
 
 
 @pytest.mark.parametrize(

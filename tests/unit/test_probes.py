@@ -68,3 +68,31 @@ def test_tcp_probe_fails_on_a_closed_port() -> None:
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
     assert probe_once(tcp(port)) is False
+
+
+def test_an_http_probe_waits_for_the_body_not_only_the_status() -> None:
+    """A server that sends its status and headers at once and its body later (a CGI waiting on
+    its own dependency): the probe has its answer only once the body came, as a client does."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    body_may_go = threading.Event()
+
+    def answer() -> None:
+        with listener:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(4096)
+                connection.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+                body_may_go.wait(5)
+                connection.sendall(b"the body\n")
+
+    threading.Thread(target=answer, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    probe = Probe.model_validate({"http": {"url": url}, "timeout": "5s"})
+    results: list[bool] = []
+    probing = threading.Thread(target=lambda: results.append(probe_once(probe)))
+    probing.start()
+    probing.join(0.3)
+    assert probing.is_alive(), "the probe returned before the body came"
+    body_may_go.set()
+    probing.join(5)
+    assert results == [True]
