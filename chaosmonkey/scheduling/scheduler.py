@@ -1,16 +1,20 @@
 """Runs each policy on its schedule; the only importer of apscheduler.
 
-Attack runs are APScheduler 3 jobs stored in the journal's SQLite file (table `scheduled_runs`,
-through SQLAlchemy), each an importable function with plain string arguments. A stored job keeps
-its next run time across restarts, so a run whose time passed while nobody ran the scheduler is
-seen at the next start: later than the misfire grace, it is skipped and reported (`MissedRun`),
-never run late.
+Attack runs are APScheduler 3 jobs held in memory and written through to the journal's SQLite
+file as plain rows (table `scheduled_jobs`, see jobtable.py), each a module-level function with
+plain string arguments. Nothing is loaded from the file but a row's text and next run time: the
+jobs are rebuilt from the policies at each start, and one whose text is unchanged keeps its
+stored next run time across restarts, so a run whose time passed while nobody ran the scheduler
+is seen at the next start: later than the misfire grace, it is skipped and reported
+(`MissedRun`), never run late.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -34,10 +38,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from chaosmonkey.errors import ChaosMonkeyError, PolicyError, PolicyErrors
 from chaosmonkey.policy.models import Policy, check_cron_form
+from chaosmonkey.scheduling.jobtable import TABLE, JobTable, StoredJob
 
 log = structlog.get_logger("chaosmonkey.scheduling.scheduler")
 
-RUNS_TABLE = "scheduled_runs"
+RUNS_TABLE = TABLE
 DEFAULT_MISFIRE_GRACE = timedelta(seconds=30)
 _RUNS, _TIMERS = "runs", "timers"  # job stores: stored attack runs; the daemon's own timers
 _MAX_COUNTED = 10_000  # fire times counted one by one when reporting runs missed meanwhile
@@ -116,8 +121,8 @@ class SchedulerError(ChaosMonkeyError):
 
 @dataclass(frozen=True)
 class RunJob:
-    """A stored job: `function` (module level, stored as `module:function`) is called with
-    `args` (plain strings, pickled) each time `trigger` fires."""
+    """A stored job: `function` (module level, stored by its name `module:function` only) is
+    called with `args` (plain strings) each time `trigger` fires."""
 
     id: str
     function: Callable[..., None]
@@ -147,10 +152,10 @@ class Reconciled:
 
 
 class RunScheduler:
-    """A background scheduler whose attack runs persist in the journal's table `scheduled_runs`.
+    """A background scheduler whose attack runs persist in the journal's table `scheduled_jobs`.
 
     One process at a time may run it on a journal: the monkey holding the lease (see daemon.py).
-    APScheduler's job stores take no lock between processes, so two schedulers on one table would
+    The job table takes no lock between processes, so two schedulers on one table would
     each run, update and remove the same jobs; one table per process instead (keyed by holder)
     would lose the next run times at every restart, and with them the missed runs. Keeping the
     single table to the leader gives one writer, the process that may attack anyway, and hands
@@ -171,17 +176,10 @@ class RunScheduler:
         self._db, self._on_missed = db, on_missed
         # APScheduler counts the grace in whole seconds
         self._grace = timedelta(seconds=max(1, math.ceil(misfire_grace.total_seconds())))
-        # SQLAlchemy takes ~120 ms to import: only the daemon pays for it, not every command
-        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-        from sqlalchemy import URL, create_engine
-
-        engine = create_engine(URL.create("sqlite", database=str(db)), connect_args={"timeout": 30})
+        self._store: _WrittenThrough | None = None  # made at start: the table is opened there
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
-            jobstores={
-                _RUNS: SQLAlchemyJobStore(engine=engine, tablename=RUNS_TABLE),
-                _TIMERS: MemoryJobStore(),
-            },
+            jobstores={_TIMERS: MemoryJobStore()},
             job_defaults={"coalesce": True, "max_instances": 1},
         )
         self._scheduler.add_listener(self._missed, EVENT_JOB_MISSED)
@@ -193,15 +191,19 @@ class RunScheduler:
         """Starts with exactly `jobs` stored: a stored job whose function, arguments and trigger
         are unchanged is kept with its next run time (runs missed meanwhile are reported), a
         changed one is replaced, any other stored job is removed."""
-        from sqlalchemy.exc import SQLAlchemyError
-
+        try:
+            table = JobTable(self._db)
+        except sqlite3.Error as error:
+            raise SchedulerError(f"{self._db}: cannot use table {RUNS_TABLE}: {error}") from None
+        self._store = _WrittenThrough(table, self._text)
+        self._scheduler.add_jobstore(self._store, _RUNS)
         try:
             self._scheduler.start(paused=True)
-            done = self._reconcile(list(jobs), datetime.now(UTC))
-        except SQLAlchemyError as error:
+            done = self._reconcile(list(jobs), table.load(), datetime.now(UTC))
+        except sqlite3.Error as error:
             self.shutdown(wait=False)
-            reason = str(getattr(error, "orig", None) or error).splitlines()[0]
-            raise SchedulerError(f"{self._db}: cannot use table {RUNS_TABLE}: {reason}") from None
+            raise SchedulerError(f"{self._db}: cannot use table {RUNS_TABLE}: {error}") from None
+        self._store.strict = False  # from now on a failed write is logged, the runs go on
         log.info("scheduled_runs_reconciled", **{k: v for k, v in vars(done).items() if v})
         self._scheduler.resume()
         return done
@@ -231,34 +233,40 @@ class RunScheduler:
     def shutdown(self, wait: bool = True) -> None:
         """Stops firing; with `wait`, returns once the running jobs ended. Stored jobs stay."""
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=wait)
+            self._scheduler.shutdown(wait=wait)  # closes the job table
 
-    def _reconcile(self, jobs: list[RunJob], now: datetime) -> Reconciled:
+    def _reconcile(
+        self, jobs: list[RunJob], stored: dict[str, StoredJob], now: datetime
+    ) -> Reconciled:
+        assert self._store is not None
         done, wanted = Reconciled(), {job.id: job for job in jobs}
-        for stored in self._scheduler.get_jobs(jobstore=_RUNS):
-            job = wanted.get(stored.id)
+        for job_id, row in stored.items():
+            job = wanted.get(job_id)
             if job is None:
-                self._scheduler.remove_job(stored.id, _RUNS)
-                done.removed.append(stored.id)
-            elif self._unchanged(stored, job):
-                del wanted[stored.id]
-                done.kept.append(stored.id)
-                self._report_coalesced(stored, now)
+                self._store.table.delete(job_id)
+                done.removed.append(job_id)
+            elif row.job == self._text_of(job.function, job.args, job.trigger):
+                del wanted[job_id]
+                self._add(job, row.next_run_time)
+                done.kept.append(job_id)
+                self._report_coalesced(job_id, job.trigger, row.next_run_time, now)
         for job in wanted.values():
-            replaced = self._scheduler.get_job(job.id, _RUNS) is not None
             self._add(job)
-            (done.replaced if replaced else done.added).append(job.id)
+            (done.replaced if job.id in stored else done.added).append(job.id)
         return done
 
-    def _unchanged(self, stored: Job, job: RunJob) -> bool:
-        return (
-            stored.func is job.function  # (its stored reference may be an older name of it)
-            and tuple(stored.args) == job.args
-            and stored.misfire_grace_time == int(self._grace.total_seconds())
-            and _trigger_key(stored.trigger) == _trigger_key(job.trigger)
-        )
+    def _text(self, job: Job) -> str:
+        """What a stored job does, as its row says it: equal texts, alike jobs."""
+        return _job_text(job.func, job.args, job.trigger, job.misfire_grace_time)
 
-    def _add(self, job: RunJob) -> None:
+    def _text_of(
+        self, function: Callable[..., None], args: Iterable[object], trigger: BaseTrigger
+    ) -> str:
+        return _job_text(function, args, trigger, int(self._grace.total_seconds()))
+
+    def _add(self, job: RunJob, next_run_time: datetime | None = None) -> None:
+        """Stores `job`, first due at `next_run_time` (a kept one's) or when its trigger says."""
+        kept = {} if next_run_time is None else {"next_run_time": next_run_time}
         self._scheduler.add_job(
             job.function,
             job.trigger,
@@ -268,6 +276,7 @@ class RunScheduler:
             jobstore=_RUNS,
             replace_existing=True,
             misfire_grace_time=int(self._grace.total_seconds()),
+            **kept,
         )
 
     def _timer(self, name: str, callback: Callable[[], None], trigger: BaseTrigger) -> None:
@@ -280,13 +289,15 @@ class RunScheduler:
             misfire_grace_time=None,
         )
 
-    def _report_coalesced(self, stored: Job, now: datetime) -> None:
+    def _report_coalesced(
+        self, job_id: str, trigger: BaseTrigger, first: datetime, now: datetime
+    ) -> None:
         """Reports the runs a kept job missed before its latest due one (which APScheduler itself
         runs, within the grace, or reports): coalescing would drop them silently."""
-        due = _fire_times(stored.trigger, stored.next_run_time, now)
+        due = _fire_times(trigger, first, now)
         missed = [at for at in due[:-1] if now - at > self._grace]
         if missed:
-            self._on_missed(MissedRun(stored.id, missed[-1], now - missed[-1], len(missed)))
+            self._on_missed(MissedRun(job_id, missed[-1], now - missed[-1], len(missed)))
 
     def _missed(self, event: JobExecutionEvent) -> None:
         if event.jobstore == _RUNS:
@@ -295,6 +306,68 @@ class RunScheduler:
 
     def _busy(self, event: JobSubmissionEvent) -> None:
         log.info("run_skipped", job=event.job_id, reason="its previous run is still going")
+
+
+class _WrittenThrough(MemoryJobStore):  # type: ignore[misc]
+    """APScheduler's job store in memory, each change written to the job table as a plain row.
+
+    While `strict` (the start), a failed write raises; afterwards it is logged: raising on the
+    scheduler's thread would stop it, and the jobs in memory still run."""
+
+    def __init__(self, table: JobTable, text: Callable[[Job], str]) -> None:
+        super().__init__()
+        self.table, self._text, self.strict = table, text, True
+
+    def add_job(self, job: Job) -> None:
+        super().add_job(job)
+        self._write(job.id, lambda: self._put(job))
+
+    def update_job(self, job: Job) -> None:
+        super().update_job(job)
+        self._write(job.id, lambda: self._put(job))
+
+    def remove_job(self, job_id: str) -> None:
+        super().remove_job(job_id)
+        self._write(job_id, lambda: self.table.delete(job_id))
+
+    def remove_all_jobs(self) -> None:
+        super().remove_all_jobs()
+        self._write(None, self.table.clear)
+
+    def shutdown(self) -> None:
+        """Forgets the jobs in memory only: the rows stay for the next start."""
+        super().remove_all_jobs()
+        self.table.close()
+
+    def _put(self, job: Job) -> None:
+        if job.next_run_time is None:  # paused: nothing to keep
+            self.table.delete(job.id)
+        else:
+            self.table.put(job.id, self._text(job), job.next_run_time)
+
+    def _write(self, job_id: str | None, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except sqlite3.Error as error:
+            if self.strict:
+                raise
+            log.error("scheduled_job_not_stored", job=job_id, table=TABLE, error=str(error))
+
+
+def _job_text(
+    function: Callable[..., None], args: Iterable[object], trigger: BaseTrigger, grace_s: int | None
+) -> str:
+    """A job as its row's text: its function's name, arguments, trigger and misfire grace."""
+    name = f"{function.__module__}:{function.__qualname__}"
+    return json.dumps(
+        {
+            "function": name,
+            "args": [str(arg) for arg in args],
+            "trigger": repr(_trigger_key(trigger)),
+            "misfire_grace_s": grace_s,
+        },
+        sort_keys=True,
+    )
 
 
 def _trigger_key(trigger: BaseTrigger) -> tuple[Any, ...]:

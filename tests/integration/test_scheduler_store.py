@@ -3,6 +3,8 @@ that came due while no scheduler ran reported as missed instead of run late."""
 
 from __future__ import annotations
 
+import json
+import pickle
 import queue
 import sqlite3
 import time
@@ -15,6 +17,7 @@ import pytest
 
 from chaosmonkey.journal import Journal
 from chaosmonkey.policy.models import Policy
+from chaosmonkey.scheduling.jobtable import LEGACY_TABLE
 from chaosmonkey.scheduling.scheduler import (
     RUNS_TABLE,
     MissedRun,
@@ -177,3 +180,100 @@ def test_a_job_table_that_cannot_be_opened_is_one_clear_error(tmp_path: Path) ->
     scheduler = RunScheduler(db, lambda missed: None)
     with pytest.raises(SchedulerError, match=rf"^{db}: cannot use table {RUNS_TABLE}: "):
         scheduler.start([])
+
+
+class CreatesFile:
+    """Unpickled, creates the file `path`: what a planted pickle could do as root."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (str(self.path), "w"))
+
+
+def test_a_pickled_job_table_of_an_earlier_monkey_is_dropped_unread(
+    schedulers: Schedulers, tmp_path: Path
+) -> None:
+    """The table where APScheduler pickled its jobs holds a pickle that creates a file when
+    loaded: the scheduler starts, adds its job afresh, drops that table, and the file is never
+    made."""
+    made = tmp_path / "made-by-the-pickle"
+    with sqlite3.connect(schedulers.db) as db:
+        db.execute(
+            f"CREATE TABLE {LEGACY_TABLE} (id VARCHAR(191) PRIMARY KEY, next_run_time FLOAT, "
+            "job_state BLOB NOT NULL)"
+        )
+        db.execute(
+            f"INSERT INTO {LEGACY_TABLE} VALUES ('hourly', ?, ?)",
+            (time.time() - 60, pickle.dumps(CreatesFile(made))),
+        )
+    canary = pickle.dumps(CreatesFile(tmp_path / "canary"))
+    pickle.loads(canary)  # noqa: S301 (our own payload: it does make the file)
+    assert (tmp_path / "canary").exists()
+
+    scheduler, done = schedulers.start([job("hourly", {"interval": "1h"})])
+
+    assert done.added == ["hourly"]
+    assert not made.exists()
+    with sqlite3.connect(schedulers.db) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    assert LEGACY_TABLE not in tables
+    assert list(scheduler.next_run_times()) == ["hourly"]
+    assert fired() == []
+    assert schedulers.missed.empty()
+
+
+@pytest.mark.parametrize(
+    ("row", "next_run_time"),
+    [
+        pytest.param({"function": "os:system", "args": ["touch x"]}, "now", id="foreign-function"),
+        pytest.param("not json", "now", id="foreign-text"),
+        pytest.param(None, "tomorrow", id="text-time"),
+    ],
+)
+def test_a_row_not_written_by_this_scheduler_is_replaced_not_run(
+    schedulers: Schedulers, row: dict[str, Any] | str | None, next_run_time: str
+) -> None:
+    """A row whose text is not the job's (another function, arguments, or no text at all) or
+    whose time is not a number is replaced by the job as the policy makes it, and nothing runs
+    at the stored time; a row of no wanted job is removed."""
+    wanted = job("hourly", {"interval": "1h"})
+    first, _ = schedulers.start([wanted])
+    first.shutdown()
+    with sqlite3.connect(schedulers.db) as db:
+        [(text,)] = db.execute(f"SELECT job FROM {RUNS_TABLE}").fetchall()
+        if isinstance(row, dict):
+            text = json.dumps({**json.loads(text), **row})
+        elif isinstance(row, str):
+            text = row
+        at: float | str = time.time() if next_run_time == "now" else next_run_time
+        db.execute(f"UPDATE {RUNS_TABLE} SET job = ?, next_run_time = ?", (text, at))
+        db.execute(f"INSERT INTO {RUNS_TABLE} VALUES ('stray', ?, ?)", (time.time(), text))
+
+    second, done = schedulers.start([job("hourly", {"interval": "1h"})])
+
+    assert (done.replaced, done.removed, done.kept) == (["hourly"], ["stray"], [])
+    assert second.next_run_times()["hourly"] > datetime.now(UTC) + timedelta(minutes=59)
+    time.sleep(0.2)  # a run, if there were one, would have started by now
+    assert fired() == []
+    with sqlite3.connect(schedulers.db) as db:
+        [(stored_id, stored_text)] = db.execute(f"SELECT id, job FROM {RUNS_TABLE}").fetchall()
+    assert stored_id == "hourly"
+    assert json.loads(stored_text)["function"] == f"{__name__}:fire"
+
+
+def test_a_failed_write_after_the_start_is_logged_and_the_runs_go_on(
+    schedulers: Schedulers,
+) -> None:
+    """The job table gone under a running scheduler: the write after the first run fails, and
+    the second run still happens (the scheduler's thread is not stopped by it)."""
+    now = datetime.now(UTC)
+    schedulers.start(
+        [once("first", now + timedelta(seconds=0.3)), once("second", now + timedelta(seconds=0.6))]
+    )
+    with sqlite3.connect(schedulers.db) as db:
+        db.execute(f"DROP TABLE {RUNS_TABLE}")
+
+    assert FIRED.get(timeout=10) == "first"
+    assert FIRED.get(timeout=10) == "second"
