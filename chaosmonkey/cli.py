@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from chaosmonkey import __version__, logs
+from chaosmonkey.agent import AGENT_PORT
 from chaosmonkey.errors import ChaosMonkeyError, UsageError
 from chaosmonkey.journal import DB_ENV, DEFAULT_DB, Journal, default_path
 from chaosmonkey.model import AttackRecord, Outcome, RevertResult
@@ -221,7 +222,7 @@ def proxy(
     show_default=True,
     help="Address to listen on; the pod's own (0.0.0.0) when the monkey runs elsewhere.",
 )
-@click.option("--port", default=9798, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=AGENT_PORT, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
     "--token-file",
     required=True,

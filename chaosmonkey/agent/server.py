@@ -28,7 +28,6 @@ from chaosmonkey.errors import ChaosMonkeyError, PolicyError, TargetGone
 from chaosmonkey.netfaults.netns import HostNamespaceRefused
 
 TOKEN = web.AppKey("token", str)
-DEFAULT_PORT = 9798
 log = structlog.get_logger("chaosmonkey.agent")
 
 

@@ -18,7 +18,8 @@ import click
 import pytest
 import yaml
 
-from chaosmonkey.backends.kubernetes.network import AGENT_PORT_NAME, AGENT_SELECTOR
+from chaosmonkey.agent import AGENT_PORT
+from chaosmonkey.backends.kubernetes.network import AGENT_PORT_NAME, AGENT_SELECTOR, agent_address
 from chaosmonkey.cli import cli
 from chaosmonkey.policy import load_paths
 from tests.kubeschema import is_namespaced, load_documents, model_for, validate
@@ -445,6 +446,7 @@ def test_agent_port_and_token_match_the_monkey() -> None:
     params = agent_params()
     (port,) = agent_container()["ports"]
     assert port == {"name": AGENT_PORT_NAME, "containerPort": params["port"], "protocol": "TCP"}
+    assert params["port"] == AGENT_PORT
     for probe in ("livenessProbe", "readinessProbe"):
         assert agent_container()[probe]["httpGet"] == {"path": "/healthz", "port": "agent"}
     agent_volumes = {volume["name"]: volume for volume in agent_pod()["volumes"]}
@@ -477,3 +479,15 @@ def test_agent_has_just_what_entering_a_pods_namespace_needs() -> None:
         "add": ["NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE"],
     }
     assert agent_container()["image"] == container()["image"]
+
+
+def test_the_agent_port_is_one_constant() -> None:
+    """The agent's default port and the one the monkey assumes for an agent pod naming none."""
+    defaults = cli.commands["agent"].make_context("agent", ["--token-file", "t"]).params
+    assert defaults["port"] == AGENT_PORT
+    pod = {
+        "metadata": {"name": "agent-x1"},
+        "spec": {"nodeName": "n1", "containers": [{"name": "agent"}]},
+        "status": {"phase": "Running", "podIP": "10.0.0.5"},
+    }
+    assert agent_address([pod], "n1") == f"10.0.0.5:{AGENT_PORT}"
