@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from chaosmonkey import __version__, logs
+from chaosmonkey.agent import AGENT_PORT
 from chaosmonkey.errors import ChaosMonkeyError, UsageError
 from chaosmonkey.journal import DB_ENV, DEFAULT_DB, Journal, default_path
 from chaosmonkey.model import AttackRecord, Outcome, RevertResult
@@ -221,7 +222,7 @@ def proxy(
     show_default=True,
     help="Address to listen on; the pod's own (0.0.0.0) when the monkey runs elsewhere.",
 )
-@click.option("--port", default=9798, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=AGENT_PORT, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
     "--token-file",
     required=True,
@@ -229,11 +230,54 @@ def proxy(
     type=click.Path(dir_okay=False, path_type=Path),
     help="The shared bearer token (a mounted Secret); also $CHAOSMONKEY_AGENT_TOKEN_FILE.",
 )
-def agent(host: str, port: int, token_file: Path) -> None:
+@click.option(
+    "--namespaces",
+    multiple=True,
+    envvar="CHAOSMONKEY_AGENT_NAMESPACES",
+    help="Namespaces whose pods may be attacked (repeat, or comma-separated); default: any but "
+    "kube-system and the agent's own. Also $CHAOSMONKEY_AGENT_NAMESPACES.",
+)
+@click.option(
+    "--own-namespace",
+    envvar="POD_NAMESPACE",
+    help="The agent's own namespace, refused unless listed; also $POD_NAMESPACE.",
+)
+@click.option(
+    "--allow-host-network",
+    is_flag=True,
+    envvar="CHAOSMONKEY_AGENT_ALLOW_HOST_NETWORK",
+    help="Let faults that set allowHostNetwork into pods on the node's network.",
+)
+@click.option(
+    "--max-duration",
+    default="1h",
+    show_default=True,
+    envvar="CHAOSMONKEY_AGENT_MAX_DURATION",
+    help="The longest fault the agent holds.",
+)
+@click.option(
+    "--pod-logs-dir",
+    default="/var/log/pods",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The kubelet's pod log directories, whose names give each pod's namespace.",
+)
+def agent(
+    host: str,
+    port: int,
+    token_file: Path,
+    namespaces: tuple[str, ...],
+    own_namespace: str | None,
+    allow_host_network: bool,
+    max_duration: str,
+    pod_logs_dir: Path,
+) -> None:
     """The node agent: network faults on this node's pods, over HTTP, until SIGTERM."""
+    from chaosmonkey.agent.limits import AgentLimits
     from chaosmonkey.agent.server import read_token, serve
 
-    serve(host, port, read_token(token_file))
+    limits = AgentLimits.from_options(own_namespace, namespaces, allow_host_network, max_duration)
+    serve(host, port, read_token(token_file), limits, pod_logs_dir)
 
 
 @cli.command()

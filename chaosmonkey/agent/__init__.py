@@ -6,3 +6,5 @@ keeper as on Docker: the same rules, tagged by attack, removed at the deadline e
 reverts (`faults`). The monkey calls it over HTTP with a shared bearer token (`server`,
 `client`). At start, it removes the faults whose keepers died with a previous agent (`orphans`).
 """
+
+AGENT_PORT = 9798  # the agent's API: its default port, and the monkey's when a pod names none

@@ -3,8 +3,8 @@ keeper (as on Docker: same rules, same deadline), reverts it by its tag, lists t
 
 The agent builds the rules itself from the fault's spec and its resolved peers, with the same
 code the monkey used to record them in its journal: a caller holding the token can make only
-the faults a policy can describe, in a pod's own namespace (the node's only with
-allowHostNetwork), for a bounded time.
+the faults a policy can describe, in a pod's own namespace, within the agent's own limits
+(`limits`: namespaces, the node's network, the longest duration).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from chaosmonkey.agent.sandbox import PROC, check_uid, sandbox_pid
+from chaosmonkey.agent.limits import AgentLimits, Refused
+from chaosmonkey.agent.sandbox import POD_LOGS, PROC, check_uid, pod_namespace, sandbox_pid
 from chaosmonkey.errors import TargetGone
 from chaosmonkey.faults.network import AnyNetworkFault, Peer
 from chaosmonkey.model import RevertResult
@@ -24,7 +25,7 @@ from chaosmonkey.netfaults.apply import remove_tagged
 from chaosmonkey.netfaults.destinations import Destination
 from chaosmonkey.netfaults.keeper import MODULE, KeeperSpec, find_keepers
 from chaosmonkey.netfaults.launch import launch_keeper, stop_keepers
-from chaosmonkey.netfaults.netns import NetnsExecutor, namespace_of
+from chaosmonkey.netfaults.netns import HostNamespaceRefused, NetnsExecutor, namespace_of
 from chaosmonkey.netfaults.rules import check_tag
 
 MAX_DURATION_S = 24 * 3600.0  # no fault held longer, whatever a caller asks
@@ -59,13 +60,30 @@ class FaultRequest(BaseModel):
         return KeeperSpec(self.tag, now + self.duration_s, changes, proxy)
 
 
-def apply_fault(request: FaultRequest, proc: Path = PROC) -> dict[str, Any]:
+def apply_fault(
+    request: FaultRequest,
+    limits: AgentLimits,
+    proc: Path = PROC,
+    pod_logs: Path = POD_LOGS,
+) -> dict[str, Any]:
     """Starts the fault's keeper in the pod's sandbox namespace; returns what it holds.
-    A fault whose keeper already runs is left as it is (a retried request)."""
+    A fault whose keeper already runs is left as it is (a retried request). `Refused` when the
+    agent's limits forbid it: too long, a namespace not allowed, the node's own network."""
+    limits.check_duration(request.duration_s)
     with _changing:
         pid = sandbox_pid(request.pod_uid, proc)
-        executor = NetnsExecutor(pid, allow_host=request.fault.allow_host_network)
-        executor.check()  # HostNamespaceRefused: a hostNetwork pod, not allowed
+        namespace = pod_namespace(request.pod_uid, pod_logs)
+        limits.check_namespace(request.pod_uid, namespace, str(pod_logs))
+        allow_host = limits.host_network_allowed(request.fault.allow_host_network)
+        executor = NetnsExecutor(pid, allow_host=allow_host)
+        try:
+            executor.check()
+        except HostNamespaceRefused:
+            raise Refused(
+                f"pod {request.pod_uid} uses its node's network: refused unless the agent runs "
+                "with --allow-host-network and the fault sets allowHostNetwork",
+                "host_network",
+            ) from None
         running = find_keepers(request.tag)
         spec = request.keeper_spec(time.time())
         keeper = running[0] if running else launch_keeper(pid, spec)

@@ -17,6 +17,7 @@ from pathlib import Path
 from chaosmonkey.errors import TargetGone
 
 PROC = Path("/proc")
+POD_LOGS = Path("/var/log/pods")  # the kubelet's: <namespace>_<name>_<uid> for every pod
 _UID_PARTS = ("[0-9a-f]{8}", "[0-9a-f]{4}", "[0-9a-f]{4}", "[0-9a-f]{4}", "[0-9a-f]{12}")
 _UID = re.compile("-".join(_UID_PARTS))
 _CGROUPFS_POD = re.compile(f"pod(?P<uid>{_UID.pattern})")  # pod<uid>
@@ -56,6 +57,21 @@ def sandbox_pid(uid: str, proc: Path = PROC) -> int:
     if not pids:
         raise TargetGone(f"pod {uid} has no process on this node: it is gone or elsewhere")
     return pids[0]
+
+
+def pod_namespace(uid: str, pod_logs: Path = POD_LOGS) -> str | None:
+    """The pod's namespace, from the directory the kubelet makes for its logs; None when there
+    is none. Namespaces and pod names have no `_`: the name splits in three unambiguously."""
+    uid = check_uid(uid)
+    try:
+        entries = [entry.name for entry in pod_logs.iterdir()]
+    except OSError:
+        return None
+    for name in entries:
+        parts = name.split("_")
+        if len(parts) == 3 and parts[2] == uid and parts[0]:
+            return parts[0]
+    return None
 
 
 def sandboxes(proc: Path = PROC) -> dict[str, int]:

@@ -6,8 +6,10 @@
     DELETE /faults/{tag}?podUid=UID       {"result": reverted | already_clean | target_gone}
 
 Errors are `{"error": message, "reason": ...}`: 401 without the token, 400 for a bad request,
-404 (reason target_gone) when the pod has no process on this node, 409 for a pod in the node's
-own network without allowHostNetwork, 500 when the fault could not be applied or removed.
+404 (reason target_gone) when the pod has no process on this node, 403 when the agent's limits
+refuse it (reason namespace or duration), 409 (reason host_network) for a pod in the node's own
+network unless both the agent and the fault allow it, 500 when the fault could not be applied or
+removed.
 """
 
 from __future__ import annotations
@@ -23,18 +25,23 @@ from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
 from chaosmonkey.agent.faults import FaultRequest, active_faults, apply_fault, revert_fault
+from chaosmonkey.agent.limits import AgentLimits, Refused
 from chaosmonkey.agent.orphans import remove_orphans
+from chaosmonkey.agent.sandbox import POD_LOGS
 from chaosmonkey.errors import ChaosMonkeyError, PolicyError, TargetGone
 from chaosmonkey.netfaults.netns import HostNamespaceRefused
 
 TOKEN = web.AppKey("token", str)
-DEFAULT_PORT = 9798
+LIMITS = web.AppKey("limits", AgentLimits)
+PODS = web.AppKey("pod_logs", Path)  # where the pods' namespaces are read
 log = structlog.get_logger("chaosmonkey.agent")
 
 
-def make_app(token: str) -> web.Application:
+def make_app(token: str, limits: AgentLimits, pod_logs: Path = POD_LOGS) -> web.Application:
     app = web.Application(middlewares=[_errors, _authenticated])
     app[TOKEN] = token
+    app[LIMITS] = limits
+    app[PODS] = pod_logs
     app.add_routes(
         [
             web.get("/healthz", healthz),
@@ -59,7 +66,9 @@ async def create_fault(request: web.Request) -> web.Response:
         body = FaultRequest.model_validate(await request.json())
     except (ValueError, ValidationError) as error:
         raise web.HTTPBadRequest(reason=_one_line(error)) from None
-    held = await asyncio.to_thread(apply_fault, body)
+    held = await asyncio.to_thread(
+        apply_fault, body, request.app[LIMITS], pod_logs=request.app[PODS]
+    )
     log.info("fault_applied", tag=body.tag, pod_uid=body.pod_uid, fault=body.fault.type)
     return web.json_response(held, status=200 if held["already_applied"] else 201)
 
@@ -91,6 +100,9 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except TargetGone as error:
         return _error(404, str(error), "target_gone")
+    except Refused as error:
+        log.warning("fault_refused", path=request.path, reason=error.reason, error=str(error))
+        return _error(409 if error.reason == "host_network" else 403, str(error), error.reason)
     except HostNamespaceRefused as error:
         return _error(409, str(error), "host_network")
     except ChaosMonkeyError as error:
@@ -124,19 +136,19 @@ def read_token(path: Path) -> str:
     return token
 
 
-def serve(host: str, port: int, token: str) -> None:
+def serve(host: str, port: int, token: str, limits: AgentLimits, pod_logs: Path = POD_LOGS) -> None:
     """The agent's API until SIGTERM or SIGINT; live keepers go on to their deadlines. First,
     the faults whose keepers died (with a previous agent's container) are removed."""
     remove_orphans()
-    asyncio.run(_serve(host, port, token))
+    asyncio.run(_serve(host, port, make_app(token, limits, pod_logs)))
 
 
-async def _serve(host: str, port: int, token: str) -> None:
+async def _serve(host: str, port: int, app: web.Application) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    runner = web.AppRunner(make_app(token), access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
         try:
@@ -144,7 +156,16 @@ async def _serve(host: str, port: int, token: str) -> None:
         except OSError as error:
             reason = error.strerror or str(error)
             raise PolicyError("--listen", f"cannot listen on {host}:{port}: {reason}") from None
-        log.info("agent_started", host=host, port=port)
+        limits = app[LIMITS]
+        log.info(
+            "agent_started",
+            host=host,
+            port=port,
+            namespaces=sorted(limits.namespaces),
+            own_namespace=limits.own_namespace,
+            allow_host_network=limits.allow_host_network,
+            max_duration_s=limits.max_duration_s,
+        )
         await stop.wait()
     finally:
         await runner.cleanup()

@@ -10,12 +10,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 from docker.models.containers import Container
 
 from chaosmonkey.backends.docker import DockerBackend
-from chaosmonkey.errors import BackendUnavailable, TargetGone
+from chaosmonkey.errors import BackendUnavailable, PolicyError, TargetGone
 from chaosmonkey.faults.kill import ContainerKill, KillFault
+from chaosmonkey.faults.partition import PartitionFault
 from chaosmonkey.faults.pause import ContainerPause, PauseFault
 from chaosmonkey.faults.restart import RestartFault
 from chaosmonkey.faults.stop import ContainerStop, StopFault
@@ -27,7 +29,7 @@ from chaosmonkey.model import (
     RevertResult,
     Target,
 )
-from tests.integration.conftest import RunTarget, WaitFor, WaitReady
+from tests.integration.conftest import SESSION_ID, TEST_LABEL, RunTarget, WaitFor, WaitReady
 
 pytestmark = pytest.mark.docker
 
@@ -283,6 +285,52 @@ def test_revert_in_a_fresh_backend_from_the_journals_record(
     finally:
         fresh.close()
     assert container_state(container)["Status"] == "running"
+
+
+@pytest.fixture
+def on_host_network(
+    docker_client: docker.DockerClient, target_image: str
+) -> Iterator[tuple[Container, Container]]:
+    """A container on the host's network, and one that joins its network by id (both sleep: no
+    server on the host's ports)."""
+    started: list[Container] = []
+
+    def run(network_mode: str) -> Container:
+        container = docker_client.containers.run(
+            target_image,
+            ["/bin/busybox", "sleep", "3600"],
+            name=f"cm-test-{uuid.uuid4().hex[:10]}",
+            labels={TEST_LABEL: SESSION_ID},
+            network_mode=network_mode,
+            detach=True,
+        )
+        started.append(container)
+        return container
+
+    try:
+        first = run("host")
+        yield first, run(f"container:{first.id}")
+    finally:
+        for container in started:
+            container.remove(force=True)
+
+
+def test_network_fault_on_a_container_joined_to_the_host_network_is_refused(
+    backend: DockerBackend, on_host_network: tuple[Container, Container]
+) -> None:
+    """`network_mode: container:<id>` of a host-network container is the host's network: the
+    fault is refused before anything is applied, unless allowHostNetwork says so."""
+    first, second = on_host_network
+    partition = PartitionFault(type="partition", direction="ingress")
+    with pytest.raises(PolicyError) as refused:
+        partition.plan("a-joined-host", target_of(backend, second), backend)
+    assert str(refused.value) == (
+        f"spec.fault.allowHostNetwork: container {second.name} uses the host's network (it "
+        f"joins the network of container {first.name}): a network fault would degrade the host "
+        "itself; set allowHostNetwork: true to allow it"
+    )
+    allowed = PartitionFault(type="partition", direction="ingress", allowHostNetwork=True)
+    assert allowed.plan("a-joined-host", target_of(backend, second), backend).placement is None
 
 
 def test_connect_to_a_missing_socket_is_backend_unavailable(tmp_path: Path) -> None:

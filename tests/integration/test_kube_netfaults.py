@@ -93,12 +93,14 @@ class Agent:
         return [event for line in lines if (event := json.loads(line)).get("event") == name]
 
 
-def start_agent(port: int, token_file: Path, log: Path) -> subprocess.Popen[str]:
-    """`chaosmonkey agent` on 127.0.0.1:`port`, its stderr appended to `log`."""
+def start_agent(port: int, token_file: Path, log: Path, pod_logs: Path) -> subprocess.Popen[str]:
+    """`chaosmonkey agent` on 127.0.0.1:`port`, its stderr appended to `log`, reading the pods'
+    namespaces from `pod_logs` (the kubelet's /var/log/pods, as the simulator's pods would have
+    it)."""
     with log.open("a") as stderr:
         return start_cli(
             *("agent", "--host", "127.0.0.1", "--port", str(port)),
-            *("--token-file", str(token_file)),
+            *("--token-file", str(token_file), "--pod-logs-dir", str(pod_logs)),
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
@@ -179,7 +181,9 @@ def agent(
     token_file = tmp_path / "agent-token"
     token_file.write_text(TOKEN + "\n")
     port, log = free_port(), tmp_path / "agent.log"
-    process = start_agent(port, token_file, log)
+    pod_logs = tmp_path / "pod-logs"
+    (pod_logs / f"{pod_on_node.namespace}_web_{pod_on_node.uid}").mkdir(parents=True)
+    process = start_agent(port, token_file, log, pod_logs)
     own = agent_pod(kubesim, node_of(kubesim, pod_on_node), port)
     handle = Agent(process, f"127.0.0.1:{port}", own, log)
     try:
@@ -319,6 +323,26 @@ def test_the_agent_refuses_requests_without_its_token(agent: Agent) -> None:
     assert answers(f"http://{agent.address}/healthz")
 
 
+def test_the_agent_refuses_what_its_limits_forbid(
+    pod_on_node: PodOnNode, agent: Agent, tmp_path: Path
+) -> None:
+    """With the token: a fault over its maximum duration (1h by default), and a pod the kubelet
+    puts in kube-system, are refused with a 403 and a one-line reason; nothing is applied."""
+    partition, tags = {"type": "partition", "direction": "ingress"}, [new_tag(), new_tag()]
+    too_long = {**fault_request(pod_on_node, tags[0], partition), "duration_s": 7200.0}
+    status, body = agent.call("POST", "/faults", body=too_long)
+    assert (status, body["reason"]) == (403, "duration"), body
+    assert body["error"] == "duration_s 7200: over the agent's maximum of 1h (--max-duration)"
+    pod_dir = tmp_path / "pod-logs" / f"{pod_on_node.namespace}_web_{pod_on_node.uid}"
+    pod_dir.rename(pod_dir.with_name(f"kube-system_web_{pod_on_node.uid}"))
+    kube_system = fault_request(pod_on_node, tags[1], partition)
+    status, body = agent.call("POST", "/faults", body=kube_system)
+    assert (status, body["reason"]) == (403, "namespace"), body
+    assert body["error"] == f"pod {pod_on_node.uid} is in namespace kube-system: never attacked"
+    assert not set(tags) & set(agent.tags())
+    assert answers(pod_on_node.url)
+
+
 def test_a_partition_holds_through_an_app_restart_and_is_reverted(
     kubesim: KubeSim, pod_on_node: PodOnNode, agent: Agent, tmp_path: Path, wait_for: WaitFor
 ) -> None:
@@ -427,7 +451,7 @@ def test_a_new_agent_removes_the_faults_whose_keepers_died(
     wait_for(lambda: not find_keepers(partition) and not find_keepers(shaped), "the keepers' end")
     assert not answers(pod_on_node.url)  # nobody left to end the partition
     agent.process = start_agent(int(agent.address.split(":")[1]), tmp_path / "agent-token",
-                                agent.log)
+                                agent.log, tmp_path / "pod-logs")
     wait_for(lambda: answers(f"http://{agent.address}/healthz"), "the new agent to listen", 20)
     assert answers(pod_on_node.url)
     removed = {(event["pod_uid"], event["tag"]) for event in agent.events("orphan_removed")}

@@ -18,7 +18,8 @@ import click
 import pytest
 import yaml
 
-from chaosmonkey.backends.kubernetes.network import AGENT_PORT_NAME, AGENT_SELECTOR
+from chaosmonkey.agent import AGENT_PORT
+from chaosmonkey.backends.kubernetes.network import AGENT_PORT_NAME, AGENT_SELECTOR, agent_address
 from chaosmonkey.cli import cli
 from chaosmonkey.policy import load_paths
 from tests.kubeschema import is_namespaced, load_documents, model_for, validate
@@ -445,6 +446,7 @@ def test_agent_port_and_token_match_the_monkey() -> None:
     params = agent_params()
     (port,) = agent_container()["ports"]
     assert port == {"name": AGENT_PORT_NAME, "containerPort": params["port"], "protocol": "TCP"}
+    assert params["port"] == AGENT_PORT
     for probe in ("livenessProbe", "readinessProbe"):
         assert agent_container()[probe]["httpGet"] == {"path": "/healthz", "port": "agent"}
     agent_volumes = {volume["name"]: volume for volume in agent_pod()["volumes"]}
@@ -477,3 +479,53 @@ def test_agent_has_just_what_entering_a_pods_namespace_needs() -> None:
         "add": ["NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE"],
     }
     assert agent_container()["image"] == container()["image"]
+
+
+def test_the_agent_port_is_one_constant() -> None:
+    """The agent's default port and the one the monkey assumes for an agent pod naming none."""
+    defaults = cli.commands["agent"].make_context("agent", ["--token-file", "t"]).params
+    assert defaults["port"] == AGENT_PORT
+    pod = {
+        "metadata": {"name": "agent-x1"},
+        "spec": {"nodeName": "n1", "containers": [{"name": "agent"}]},
+        "status": {"phase": "Running", "podIP": "10.0.0.5"},
+    }
+    assert agent_address([pod], "n1") == f"10.0.0.5:{AGENT_PORT}"
+
+
+def test_agent_reads_pod_namespaces_read_only_and_knows_its_own() -> None:
+    """The kubelet's pod log directories, read-only, are where --pod-logs-dir points (the only
+    host path); its own namespace, refused, comes from the downward API; its limits parse."""
+    params = agent_params()
+    volumes = {volume["name"]: volume for volume in agent_pod()["volumes"]}
+    host_paths = {name: v["hostPath"]["path"] for name, v in volumes.items() if "hostPath" in v}
+    assert host_paths == {"pod-logs": "/var/log/pods"}
+    (mount,) = [m for m in agent_container()["volumeMounts"] if m["name"] == "pod-logs"]
+    assert (Path(mount["mountPath"]), mount["readOnly"]) == (params["pod_logs_dir"], True)
+    env = {
+        var["name"]: var["valueFrom"]["fieldRef"]["fieldPath"] for var in agent_container()["env"]
+    }
+    assert env == {"POD_NAMESPACE": "metadata.namespace"}
+    assert params["max_duration"] == "1h"
+    assert not params["allow_host_network"]
+
+
+def test_only_the_monkeys_pods_reach_the_agent_port() -> None:
+    """One NetworkPolicy on the agent pods: ingress only, from the monkey's own pods in its own
+    namespace (both selectors in one peer: an AND), to the agent's port only."""
+    (policy,) = of_kind("NetworkPolicy")
+    spec = policy["spec"]
+    agent_labels = the("DaemonSet")["spec"]["template"]["metadata"]["labels"]
+    assert policy["metadata"]["namespace"] == AGENT_NAMESPACE
+    assert spec["podSelector"]["matchLabels"].items() <= agent_labels.items()
+    assert spec["podSelector"]["matchLabels"] == the("DaemonSet")["spec"]["selector"]["matchLabels"]
+    assert spec["policyTypes"] == ["Ingress"]
+    (rule,) = spec["ingress"]
+    (peer,) = rule["from"]
+    assert peer == {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": OWN_NAMESPACE}},
+        "podSelector": {"matchLabels": the("Deployment")["spec"]["selector"]["matchLabels"]},
+    }
+    assert the("Deployment")["metadata"]["namespace"] == OWN_NAMESPACE
+    assert rule["ports"] == [{"protocol": "TCP", "port": AGENT_PORT}]
+    assert agent_params()["port"] == AGENT_PORT

@@ -20,16 +20,53 @@ from chaosmonkey.netfaults.keeper import KeeperSpec, LocalExecutor
 from chaosmonkey.netfaults.launch import launch_keeper, stop_keepers
 from chaosmonkey.netfaults.netns import HostNamespaceRefused, NetnsExecutor
 
+_MAX_JOINS = 16  # `container:` modes followed from a target to the namespace's owner
+
 
 def place(api: APIClient, target: Target, allow_host_network: bool) -> None:
     """Docker records no placement: the keeper runs where the monkey does. A container on the
-    host's network is refused unless allowed."""
-    if _inspect(api, target)["HostConfig"].get("NetworkMode") == "host" and not allow_host_network:
-        raise PolicyError(
-            "spec.fault.allowHostNetwork",
-            f"container {target.name} uses the host's network: a network fault would degrade "
-            "the host itself; set allowHostNetwork: true to allow it",
-        )
+    host's network, its own or joined (`container:<id or name>`, at any depth), is refused unless
+    allowed."""
+    info = _inspect(api, target)
+    if allow_host_network:
+        return
+    owner = _host_network_owner(api, target.name, info)
+    if owner is None:
+        return
+    through = "" if owner == target.name else f" (it joins the network of container {owner})"
+    raise PolicyError(
+        "spec.fault.allowHostNetwork",
+        f"container {target.name} uses the host's network{through}: a network fault would "
+        "degrade the host itself; set allowHostNetwork: true to allow it",
+    )
+
+
+def _host_network_owner(api: APIClient, name: str, info: Mapping[str, Any]) -> str | None:
+    """The container, `name` itself or one whose network it joins, that is on the host's network;
+    None when the namespace is a container's own. A joined container that cannot be inspected
+    (gone, or a chain longer than any the engine makes) is refused: its namespace is unknown."""
+    for _ in range(_MAX_JOINS):
+        mode = str((info.get("HostConfig") or {}).get("NetworkMode") or "")
+        if mode == "host":
+            return name
+        if not mode.startswith("container:"):
+            return None
+        joined = mode.removeprefix("container:")
+        try:
+            info = api.inspect_container(joined)
+        except NotFound:
+            raise PolicyError(
+                "spec.fault.allowHostNetwork",
+                f"container {name} joins the network of container {joined}, which is gone: "
+                "whether that is the host's network cannot be told; set allowHostNetwork: "
+                "true to allow it",
+            ) from None
+        name = str(info.get("Name") or joined).lstrip("/")
+    raise PolicyError(
+        "spec.fault.allowHostNetwork",
+        f"container {name}: more than {_MAX_JOINS} containers joined in a chain of "
+        "`network_mode: container:`; set allowHostNetwork: true to allow it",
+    )
 
 
 def hold(api: APIClient, target: Target, plan: NetworkPlan, own_id: str | None) -> float:

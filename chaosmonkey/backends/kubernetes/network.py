@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from chaosmonkey.agent import AGENT_PORT
 from chaosmonkey.agent.client import AgentClient, AgentNotConnected, AgentUnreachable
 from chaosmonkey.backends.kubernetes.pods import Pod, running
 from chaosmonkey.errors import BackendError, PolicyError, RevertFailedError
@@ -21,7 +22,7 @@ from chaosmonkey.model import RevertResult, Target
 from chaosmonkey.netfaults.destinations import Destination, check_destination
 
 AGENT_SELECTOR = "app.kubernetes.io/component=chaosmonkey-agent"
-AGENT_PORT_NAME, AGENT_PORT = "agent", 9798
+AGENT_PORT_NAME = "agent"
 TOKEN_ENV, TOKEN_FILE_ENV = "CHAOSMONKEY_AGENT_TOKEN", "CHAOSMONKEY_AGENT_TOKEN_FILE"
 NAMESPACE_ENV = "CHAOSMONKEY_AGENT_NAMESPACE"  # default: the monkey's own namespace
 # Tags whose apply, in this process, never reached an agent: their revert has nothing to undo.
