@@ -134,6 +134,12 @@ def attack(policy_path: Path, dry_run: bool, output: str, db: Path) -> None:
 )
 @click.option("--max-attacks-per-day", type=click.IntRange(1), help="Every policy together.")
 @click.option("--max-concurrent-faults", type=click.IntRange(1), help="Every policy together.")
+@click.option(
+    "--keep-days",
+    type=click.IntRange(1),
+    help="Delete attacks that ended more than N days ago from the journal, at start and once a "
+    "day (never one whose fault may still be in place).  [default: keep every attack]",
+)
 @db_option
 def run(
     policies_dir: Path,
@@ -143,6 +149,7 @@ def run(
     lease_name: str | None,
     max_attacks_per_day: int | None,
     max_concurrent_faults: int | None,
+    keep_days: int | None,
     db: Path,
 ) -> None:
     """The daemon: every policy on its schedule, metrics on /metrics."""
@@ -158,6 +165,7 @@ def run(
         lease_name=lease_name,
         max_attacks_per_day=max_attacks_per_day,
         max_concurrent_faults=max_concurrent_faults,
+        keep_days=keep_days,
     )
 
 

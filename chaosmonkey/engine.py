@@ -1,7 +1,8 @@
 """An attack step by step: select, check limits, journal, inject, observe, revert, outcome.
 
 Revert runs in `finally`: whatever happens after a fault is applied (an error, a halt, a signal),
-a reversible fault is undone, and the journal says what was found.
+a reversible fault is undone, and the journal says what was found. A revert that fails is tried
+again with exponential back-off until the fault's own end plus a margin; a halt ends the waits.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from chaosmonkey.faults import Impact, Injection
 from chaosmonkey.guards import Guard
 from chaosmonkey.guards.caps import Caps
 from chaosmonkey.guards.window import window_closed_reason
-from chaosmonkey.journal import Journal
+from chaosmonkey.journal import STILL_ACTIVE, Journal
 from chaosmonkey.model import AttackRecord, Observation, Outcome, RevertResult, Status, Target
 from chaosmonkey.policy.models import Policy
 from chaosmonkey.recovery.applied import AppliedFaultWatch
@@ -40,6 +41,11 @@ NO_TARGET = Target(backend="", id="", name="", group="")
 IMPACT_GRACE_S = 10.0
 CHECK_EVERY_S = 0.25  # how often a hold or a wait looks at the halt and the guards
 INTERRUPTED = "interrupted: the monkey stopped during the attack; its fault was reverted"
+# A failed revert is tried again after 0.5 s, 1 s, 2 s... (at most 30 s apart) until the fault's
+# own end (its injection plus its hold) plus the margin; then it is left to the daemon's retries.
+REVERT_FIRST_WAIT_S = 0.5
+REVERT_MAX_WAIT_S = 30.0
+REVERT_MARGIN_S = 120.0
 
 
 class Timer(Protocol):
@@ -61,13 +67,20 @@ class SystemTimer:
 
 
 class Recorder(Protocol):
-    """Where finished attacks are reported besides the journal (the metrics)."""
+    """Where finished attacks and failed reverts are reported besides the journal (the metrics)."""
 
     def attack_finished(self, record: AttackRecord) -> None: ...
+
+    def revert_failed(self, policy: str, fault: str, backend: str) -> None:
+        """One try at reverting a fault of `policy` failed."""
+        ...
 
 
 class NoRecorder:
     def attack_finished(self, record: AttackRecord) -> None:
+        pass
+
+    def revert_failed(self, policy: str, fault: str, backend: str) -> None:
         pass
 
 
@@ -198,6 +211,7 @@ class Engine:
     ) -> None:
         reverted = False
         fault = policy.spec.fault
+        hold = fault.held_for()
         applied = AppliedFaultWatch() if fault.impact is Impact.APPLIED else None
         try:
             with self._watch(policy, backend, injection.target, applied) as watch:
@@ -212,17 +226,18 @@ class Engine:
                     applied.applied(record.injected_at)
                 if watch.wait_impact(record.injected_at + IMPACT_GRACE_S) is None:
                     raise NoImpact(f"no impact seen within {IMPACT_GRACE_S:g}s of the fault")
-                hold = fault.held_for()
                 if hold:
-                    reverted = self._hold_then_revert(policy, injection, record, hold, applied)
+                    self._hold_then_revert(policy, injection, record, hold, applied)
+                    reverted = True  # or failed for good: trying again would only wait longer
                 deadline = record.injected_at + (hold or timedelta()).total_seconds()
                 deadline += policy.spec.recovery.timeout.total_seconds()
                 self.notify(f"waiting for {injection.target.group} to recover")
                 observation = self._wait(policy, watch, deadline)
             _observed(record, observation)
-            record.outcome, record.reason = _judge(record, observation, policy, self.halted)
-            if breach := self.refusal(policy):
-                record.outcome, record.reason = Outcome.ABORTED, breach
+            if record.revert_result is not RevertResult.FAILED:  # else failed, and said why
+                record.outcome, record.reason = _judge(record, observation, policy, self.halted)
+                if breach := self.refusal(policy):
+                    record.outcome, record.reason = Outcome.ABORTED, breach
         except FaultRefused as error:  # the backend changed nothing: no attack took place
             record.outcome, record.reason = Outcome.SKIPPED, str(error)
             log.info("fault_refused", reason=str(error))
@@ -231,7 +246,7 @@ class Engine:
             log.error("attack_failed", error=str(error))
         finally:
             if not reverted:
-                self._revert(injection, record)
+                self._revert(injection, record, hold)
 
     def _hold_then_revert(
         self,
@@ -240,7 +255,7 @@ class Engine:
         record: AttackRecord,
         hold: timedelta,
         applied: AppliedFaultWatch | None,
-    ) -> bool:
+    ) -> None:
         """Keeps the fault for `hold` (less when halted or a guard objects), then reverts it."""
         target = injection.target.name
         self.notify(f"holding {injection.action} on {target} for {format_duration(hold)}")
@@ -248,10 +263,8 @@ class Engine:
         until = timer.time() + hold.total_seconds()
         while not self._cut_short(policy) and timer.time() < until:
             timer.wait(self.halted, min(CHECK_EVERY_S, max(0.0, until - timer.time())))
-        reverted = self._revert(injection, record)
-        if reverted and applied:
+        if self._revert(injection, record, hold) and applied:
             applied.reverted(timer.time())
-        return reverted
 
     def _wait(self, policy: Policy, watch: RecoveryWatch, deadline: float) -> Observation:
         """Waits for recovery (the target back, and the service settled when probed) in short
@@ -278,18 +291,52 @@ class Engine:
         probe = policy.spec.recovery.probe
         return ProbeWatch(probe, watch) if probe else watch
 
-    def _revert(self, injection: Injection, record: AttackRecord) -> bool:
+    def _revert(self, injection: Injection, record: AttackRecord, hold: timedelta | None) -> bool:
+        """Reverts the attack's fault, trying again until the fault's own end plus
+        REVERT_MARGIN_S; when every try failed, the attack failed and its fault stays recorded
+        as active (for the daemon's retries, `revert --all` or the next start)."""
+        end = (record.injected_at or 0.0) + (hold or timedelta()).total_seconds()
+        deadline = max(end, self.timer.time()) + REVERT_MARGIN_S
         try:
-            result = injection.revert(self.backend_for(injection.backend))
+            result = self._revert_until(injection, _labels(record), deadline)
         except ChaosMonkeyError as error:
             log.error("revert_failed", target=injection.target.name, error=str(error))
             record.outcome, record.revert_result = Outcome.FAILED, RevertResult.FAILED
-            record.reason = f"revert failed: {error}; the fault stays recorded as active"
+            record.reason = f"revert failed: {error}; {STILL_ACTIVE}"
             return False
         self.journal.mark_reverted(injection.attack_id, result)
         record.revert_result = result
         log.info("fault_reverted", target=injection.target.name, result=result.value)
         return True
+
+    def _revert_until(
+        self, injection: Injection, labels: tuple[str, str, str], deadline: float
+    ) -> RevertResult:
+        """Tries the revert, and after each failure waits (0.5 s, doubled each time, at most
+        REVERT_MAX_WAIT_S) and tries again, until it succeeds (a gone target has nothing left to
+        undo) or `deadline` (timer seconds) has passed; raises the last failure. A halt ends the
+        wait at once: one last try, then none."""
+        wait = REVERT_FIRST_WAIT_S
+        while True:
+            try:
+                return self._revert_once(injection, labels)
+            except ChaosMonkeyError:
+                left = deadline - self.timer.time()
+                if self.halted.is_set() or left <= 0:
+                    raise
+            log.info("revert_retry", target=injection.target.name, in_s=min(wait, left))
+            self.timer.wait(self.halted, min(wait, left))
+            wait = min(wait * 2, REVERT_MAX_WAIT_S)
+
+    def _revert_once(self, injection: Injection, labels: tuple[str, str, str]) -> RevertResult:
+        """One try; a failure is counted (by the attack's policy, fault and backend) and
+        raised."""
+        try:
+            return injection.revert(self.backend_for(injection.backend))
+        except ChaosMonkeyError as error:
+            self.recorder.revert_failed(*labels)
+            log.warning("revert_try_failed", target=injection.target.name, error=str(error))
+            raise
 
     def record_unrun(
         self,
@@ -333,18 +380,9 @@ class Engine:
         With `every_unfinished` (a new leader taking over), every attack not finished is closed
         too; without it, an attack whose process reverted its own fault is left to that process
         to finish."""
-        results: list[tuple[Injection, RevertResult | str]] = []
-        for injection in self.journal.open_faults():
-            with structlog.contextvars.bound_contextvars(attack_id=injection.attack_id):
-                try:
-                    result = injection.revert(self.backend_for(injection.backend))
-                except ChaosMonkeyError as error:
-                    log.error("revert_failed", error=str(error))
-                    results.append((injection, f"failed: {error}"))
-                    continue
-                self.journal.mark_reverted(injection.attack_id, result)
-                log.info("fault_reverted", result=result.value)
-                results.append((injection, result))
+        results = self._revert_each(
+            (self._labels_of(injection), injection) for injection in self.journal.open_faults()
+        )
         reverted = {inj.attack_id for inj, result in results if isinstance(result, RevertResult)}
         for record in self.journal.unfinished_attacks():
             if every_unfinished or record.id in reverted:
@@ -352,6 +390,41 @@ class Engine:
                 record.reason = INTERRUPTED
                 self.journal.finish(record)
         return results
+
+    def retry_failed_reverts(self) -> list[tuple[Injection, RevertResult | str]]:
+        """One more try at each fault left in place by an attack that ended (every try of its
+        revert failed), as the daemon makes on a timer; each failure is counted."""
+        return self._revert_each(
+            (_labels(record), injection) for record, injection in self.journal.faults_left_open()
+        )
+
+    def _revert_each(
+        self, faults: Iterable[tuple[tuple[str, str, str], Injection]]
+    ) -> list[tuple[Injection, RevertResult | str]]:
+        """One try at each fault, recorded reverted in the journal when it succeeds; the result
+        of each, or why it failed."""
+        results: list[tuple[Injection, RevertResult | str]] = []
+        for labels, injection in faults:
+            with structlog.contextvars.bound_contextvars(attack_id=injection.attack_id):
+                try:
+                    result = self._revert_once(injection, labels)
+                except ChaosMonkeyError as error:
+                    log.error("revert_failed", error=str(error))
+                    results.append((injection, f"failed: {error}"))
+                    continue
+                self.journal.mark_reverted(injection.attack_id, result)
+                log.info("fault_reverted", result=result.value)
+                results.append((injection, result))
+        return results
+
+    def _labels_of(self, injection: Injection) -> tuple[str, str, str]:
+        """The policy, fault and backend of the attack that recorded `injection`."""
+        record = self.journal.attack(injection.attack_id)
+        return _labels(record) if record else ("", "", injection.backend)
+
+
+def _labels(record: AttackRecord) -> tuple[str, str, str]:
+    return record.policy, record.fault, record.backend
 
 
 def _new_record(policy: Policy, target: Target, dry_run: bool, now: datetime) -> AttackRecord:

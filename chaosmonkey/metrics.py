@@ -131,6 +131,13 @@ class Metrics:
             [*_ATTACK_LABELS, "impact"],
             registry=self._registry,
         )
+        self._revert_failures = Counter(
+            "chaosmonkey_revert_failures",
+            "Tries at reverting a fault that failed (each try of the back-off, and of the "
+            "daemon's retries, counts).",
+            _ATTACK_LABELS,
+            registry=self._registry,
+        )
         self._missed = Counter(
             "chaosmonkey_runs_missed",
             "Scheduled or planned runs not run: due while no monkey ran them, or seen later than "
@@ -172,13 +179,19 @@ class Metrics:
                 self._seconds[key].labels(*labels).observe(value)
 
     def declare(self, policy: str, fault: str, backend: str, probed: bool = False) -> None:
-        """Exports every outcome of a policy, and its missed runs (and, when it probes the
-        service, every impact), at 0, so that rate() and increase() see the first one."""
+        """Exports every outcome of a policy, its failed reverts and its missed runs (and, when
+        it probes the service, every impact), at 0, so that rate() and increase() see the first
+        one."""
         for outcome in Outcome:
             self._attacks.labels(policy, fault, backend, outcome.value)
+        self._revert_failures.labels(policy, fault, backend)
         self._missed.labels(policy)
         for impact in ServiceImpact if probed else ():
             self._impact.labels(policy, fault, backend, impact.value)
+
+    def revert_failed(self, policy: str, fault: str, backend: str) -> None:
+        """Counts one failed try at reverting a fault of `policy`."""
+        self._revert_failures.labels(policy, fault, backend).inc()
 
     def runs_missed(self, policy: str, count: int = 1) -> None:
         """Counts runs of `policy` that were due and did not run."""

@@ -82,6 +82,14 @@ _COLUMNS = (
 )
 _ATTACK_COLUMNS = ", ".join(_COLUMNS)
 _OBSERVED = _COLUMNS[_COLUMNS.index("target_detected_at") :]
+# The end of a failed revert's reason; a later try that succeeds replaces it with its result.
+STILL_ACTIVE = "the fault stays recorded as active"
+# An attack the retention may delete: finished, its fault (if any) reverted, no failed revert.
+_PRUNABLE = (
+    "status = 'done' AND COALESCE(ended_at, created_at) < ? "
+    "AND COALESCE(revert_result, '') != 'failed' AND NOT EXISTS "
+    "(SELECT 1 FROM faults WHERE faults.attack_id = attacks.id AND faults.state != 'reverted')"
+)
 
 
 class Journal(SqliteStore):
@@ -131,6 +139,9 @@ class Journal(SqliteStore):
             )
 
     def mark_reverted(self, attack_id: str, result: RevertResult) -> None:
+        """The fault is no longer in place; an attack that ended with its revert failed says
+        what a later try found instead."""
+        later = f"{result.value} by a later try"
         with self._transaction() as db:
             db.execute(
                 "UPDATE faults SET state = 'reverted', reverted_at = ?, revert_result = ? "
@@ -138,7 +149,9 @@ class Journal(SqliteStore):
                 (time.time(), result.value, attack_id),
             )
             db.execute(
-                "UPDATE attacks SET revert_result = ? WHERE id = ?", (result.value, attack_id)
+                "UPDATE attacks SET reason = CASE WHEN revert_result = 'failed' "
+                "THEN REPLACE(reason, ?, ?) ELSE reason END, revert_result = ? WHERE id = ?",
+                (STILL_ACTIVE, later, result.value, attack_id),
             )
 
     def finish(self, record: AttackRecord) -> None:
@@ -209,6 +222,17 @@ class Journal(SqliteStore):
         )
         return [_load_injection(row[0]) for row in rows]
 
+    def faults_left_open(self) -> list[tuple[AttackRecord, Injection]]:
+        """Faults that may be in place although their attacks ended: every try of their revert
+        failed, and no process carries them out any more."""
+        rows = self._select(
+            f"SELECT {', '.join(f'attacks.{c}' for c in _COLUMNS)}, faults.injection "
+            "FROM faults JOIN attacks ON attacks.id = faults.attack_id "
+            "WHERE faults.state != 'reverted' AND attacks.status = ? ORDER BY faults.recorded_at",
+            Status.DONE.value,
+        )
+        return [(_attack_from_row(row[:-1]), _load_injection(row[-1])) for row in rows]
+
     def active_fault_counts(self) -> dict[str, int]:
         rows = self._select(
             "SELECT backend, COUNT(*) FROM faults WHERE state = 'active' GROUP BY backend"
@@ -220,6 +244,21 @@ class Journal(SqliteStore):
             f"SELECT {_ATTACK_COLUMNS} FROM attacks ORDER BY created_at DESC LIMIT ?", limit
         )
         return [_attack_from_row(row) for row in rows]
+
+    def attack(self, attack_id: str) -> AttackRecord | None:
+        rows = self._select(f"SELECT {_ATTACK_COLUMNS} FROM attacks WHERE id = ?", attack_id)
+        return _attack_from_row(rows[0]) if rows else None
+
+    def prune(self, before: float) -> int:
+        """Deletes the attacks that ended before `before` (epoch seconds), and their faults;
+        never one unfinished, with a fault that may be in place, or whose revert failed.
+        Returns how many attacks were deleted."""
+        with self._transaction() as db:
+            db.execute(
+                f"DELETE FROM faults WHERE attack_id IN (SELECT id FROM attacks WHERE {_PRUNABLE})",
+                (before,),
+            )
+            return int(db.execute(f"DELETE FROM attacks WHERE {_PRUNABLE}", (before,)).rowcount)
 
     def unfinished_attacks(self) -> list[AttackRecord]:
         rows = self._select(

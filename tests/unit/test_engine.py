@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import random
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -10,13 +12,20 @@ from typing import Any
 import pytest
 
 from chaosmonkey.cli import _attack_exit_code
-from chaosmonkey.engine import INTERRUPTED, Engine
-from chaosmonkey.errors import ChaosMonkeyError, FaultRefused, NoTargets, PolicyError
+from chaosmonkey.engine import INTERRUPTED, REVERT_MARGIN_S, Engine
+from chaosmonkey.errors import (
+    BackendError,
+    ChaosMonkeyError,
+    FaultRefused,
+    NoTargets,
+    PolicyError,
+    TargetGone,
+)
 from chaosmonkey.guards.halt import HaltGuard
 from chaosmonkey.journal import Journal
 from chaosmonkey.model import AttackRecord, Outcome, RevertResult, Target
 from chaosmonkey.policy.models import Policy
-from tests.unit.fakes import Change, FakeBackend
+from tests.unit.fakes import Change, FakeBackend, FakeTimer
 
 WEB = [Target("docker", f"c{i}", f"web-{i}", "web", {"app": "web"}, healthy=True) for i in range(3)]
 
@@ -41,9 +50,13 @@ def policy(fault: dict[str, Any], dry_run: bool = False, **spec: Any) -> Policy:
 class Collected:
     def __init__(self) -> None:
         self.records: list[AttackRecord] = []
+        self.revert_failures: list[tuple[str, str, str]] = []
 
     def attack_finished(self, record: AttackRecord) -> None:
         self.records.append(record)
+
+    def revert_failed(self, policy: str, fault: str, backend: str) -> None:
+        self.revert_failures.append((policy, fault, backend))
 
 
 @pytest.fixture
@@ -346,20 +359,133 @@ def test_a_fault_the_backend_refuses_is_a_skipped_attack(journal: Journal) -> No
     assert journal.open_faults() == []
 
 
+BROKEN = Target("docker", "explodes", "web-9", "web", {"app": "web"}, healthy=True)
+PAUSE_BROKEN = policy({"type": "pause", "duration": "1s"}, targets={"names": ["^web-9$"]})
+
+
 def test_a_revert_that_fails_is_recorded_as_such(journal: Journal) -> None:
     """A pause whose revert keeps failing: the attack failed, its revert recorded `failed` (in
     the journal too), the fault still open; `attack` then exits 5."""
-    broken = Target("docker", "explodes", "web-9", "web", {"app": "web"}, healthy=True)
-    backend = FakeBackend([*WEB, broken])
+    backend = FakeBackend([*WEB, BROKEN])
     engine, _ = engine_for(backend, journal)
-    pause = policy({"type": "pause", "duration": "1s"}, targets={"names": ["^web-9$"]})
-    [record] = engine.run_policy(pause)
+    [record] = engine.run_policy(PAUSE_BROKEN)
     assert (record.outcome, record.revert_result) == (Outcome.FAILED, RevertResult.FAILED)
     assert record.reason is not None
     assert record.reason.startswith("revert failed: cannot revert attack")
     assert journal.attacks()[0].revert_result is RevertResult.FAILED
     assert [fault.attack_id for fault in journal.open_faults()] == [record.id]
     assert _attack_exit_code([record]) == 5
+
+
+def flaky_unpause(backend: FakeBackend, failures: list[Exception]) -> list[float]:
+    """Makes the backend's unpause raise each of `failures` in turn, then succeed; returns the
+    (virtual) moments of its calls."""
+    tries: list[float] = []
+    unpause = backend.unpause
+
+    def flaky(target: Target) -> RevertResult:
+        tries.append(backend.timer.time())
+        if len(tries) <= len(failures):
+            raise failures[len(tries) - 1]
+        return unpause(target)
+
+    backend.unpause = flaky  # type: ignore[method-assign]
+    return tries
+
+
+def test_a_failed_revert_is_tried_again_with_back_off_until_it_succeeds(journal: Journal) -> None:
+    """The revert fails twice, then works: tried 0.5 s, then 1 s later; the attack is judged as
+    usual, and each failed try is counted with the attack's labels."""
+    backend = FakeBackend(WEB, recover_after=1.5)
+    engine, collected = engine_for(backend, journal)
+    tries = flaky_unpause(backend, [BackendError("daemon busy"), BackendError("daemon busy")])
+    [record] = engine.run_policy(policy({"type": "pause", "duration": "1s"}))
+    assert [round(t - tries[0], 3) for t in tries] == [0, 0.5, 1.5]
+    assert (record.revert_result, record.outcome) == (RevertResult.REVERTED, Outcome.RECOVERED)
+    assert collected.revert_failures == [("web-test", "pause", "docker")] * 2
+    assert journal.open_faults() == []
+
+
+def test_a_failed_revert_stops_being_tried_once_the_target_is_gone(journal: Journal) -> None:
+    """A target removed between two tries has nothing left to undo: no more tries."""
+    backend = FakeBackend(WEB, recover_after=None)
+    engine, collected = engine_for(backend, journal)
+    tries = flaky_unpause(backend, [BackendError("daemon busy"), TargetGone("removed")])
+    [record] = engine.run_policy(policy({"type": "pause", "duration": "1s"}))
+    assert len(tries) == 2
+    assert record.revert_result is RevertResult.TARGET_GONE
+    assert len(collected.revert_failures) == 1
+    assert journal.open_faults() == []
+
+
+def test_a_failed_revert_is_tried_until_the_faults_end_plus_the_margin(journal: Journal) -> None:
+    """A revert that never works: tried with waits doubling up to 30 s, the last try at the
+    fault's own end (injected + 1 s) plus the margin, and no try after it; each one counted."""
+    backend = FakeBackend([*WEB, BROKEN])
+    engine, collected = engine_for(backend, journal)
+    tries = flaky_unpause(backend, [BackendError("down")] * 100)
+    [record] = engine.run_policy(PAUSE_BROKEN)
+    assert record.injected_at is not None
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(tries)]
+    assert gaps == [0.5, 1, 2, 4, 8, 16, 30, 30, 28.5]
+    assert tries[-1] == pytest.approx(record.injected_at + 1 + REVERT_MARGIN_S)
+    assert len(collected.revert_failures) == len(tries)
+    assert record.revert_result is RevertResult.FAILED
+
+
+class HaltInBackOff(FakeTimer):
+    """Sets `halted` when a wait on it begins after the first try of a revert (the back-off),
+    and notes how long each such wait was to be."""
+
+    def __init__(self, halted: threading.Event, tries: list[float]) -> None:
+        super().__init__()
+        self.halted, self.tries = halted, tries
+        self.cut: list[float] = []
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        if event is self.halted and self.tries:
+            self.cut.append(seconds)
+            event.set()
+        return super().wait(event, seconds)
+
+
+def test_a_halt_during_the_back_off_ends_it_at_once(journal: Journal) -> None:
+    """A halt in the wait between two tries: one last try at once (no time spent waiting), then
+    none; the fault stays recorded active for whoever reverts next."""
+    backend = FakeBackend([*WEB, BROKEN], recover_after=None)
+    engine, _ = engine_for(backend, journal)
+    tries = flaky_unpause(backend, [BackendError("down")] * 100)
+    backend.timer = engine.timer = timer = HaltInBackOff(engine.halted, tries)
+    [record] = engine.run_policy(PAUSE_BROKEN)
+    assert timer.cut == [0.5]  # the back-off's first wait, and no other
+    assert len(tries) == 2
+    assert tries[1] == tries[0]
+    assert (record.outcome, record.revert_result) == (Outcome.FAILED, RevertResult.FAILED)
+    assert [fault.attack_id for fault in journal.open_faults()] == [record.id]
+
+
+def test_faults_left_in_place_are_tried_again_later(journal: Journal) -> None:
+    """After an attack gave up on its revert, a later try (the daemon's timer) that fails is
+    counted; one that works closes the fault and says so in the attack's reason."""
+    backend = FakeBackend(WEB)
+    engine, collected = engine_for(backend, journal)
+    tries = flaky_unpause(backend, [BackendError("down")] * 11)  # 10 by the attack, 1 later
+    [record] = engine.run_policy(policy({"type": "pause", "duration": "1s"}))
+    counted = len(collected.revert_failures)
+    assert counted == 10
+    [(_, failed)] = engine.retry_failed_reverts()
+    assert failed == "failed: cannot revert attack " + record.id + ": down"
+    assert len(collected.revert_failures) == counted + 1
+    [(_, result)] = engine.retry_failed_reverts()
+    assert result is RevertResult.REVERTED
+    assert len(tries) == counted + 2
+    assert journal.open_faults() == []
+    [again] = journal.attacks()
+    assert (again.outcome, again.revert_result) == (Outcome.FAILED, RevertResult.REVERTED)
+    assert again.reason == record.reason.replace(  # type: ignore[union-attr]
+        "the fault stays recorded as active", "reverted by a later try"
+    )
+    assert engine.retry_failed_reverts() == []
 
 
 def halt_guarded(journal: Journal, backend: FakeBackend) -> Engine:

@@ -12,7 +12,7 @@ import pytest
 from chaosmonkey.errors import ChaosMonkeyError
 from chaosmonkey.faults import Injection
 from chaosmonkey.faults.pause import ContainerPause
-from chaosmonkey.journal import Journal, default_path
+from chaosmonkey.journal import STILL_ACTIVE, Journal, default_path
 from chaosmonkey.model import (
     AttackRecord,
     Outcome,
@@ -186,3 +186,85 @@ def test_a_new_journal_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     Journal(path).close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+DAY = 86400.0
+
+
+def ended(journal: Journal, attack_id: str, at: float, revert: RevertResult | None) -> None:
+    """An attack with a pause, applied, and ended at `at`; its fault reverted with `revert`, or
+    left in place (its revert failed) when None."""
+    rec = record(attack_id)
+    rec.created_at = at - 60
+    journal.record_attack(rec, injection(attack_id))
+    assert journal.begin_apply(attack_id) is None
+    rec.injected_at = at - 50
+    journal.mark_injected(rec)
+    if revert is not None:
+        journal.mark_reverted(attack_id, revert)
+    else:
+        rec.revert_result, rec.reason = RevertResult.FAILED, "revert failed: down; " + STILL_ACTIVE
+    rec.outcome, rec.status, rec.ended_at = Outcome.RECOVERED, Status.DONE, at
+    journal.finish(rec)
+
+
+def rows(journal: Journal, table: str) -> int:
+    column = "id" if table == "attacks" else "attack_id"
+    return len(journal._select(f"SELECT {column} FROM {table}"))
+
+
+def test_retention_deletes_attacks_that_ended_before_the_cutoff(tmp_path: Path) -> None:
+    """Attacks that ended before the cutoff go, with their faults; later ones and attacks that
+    never had a fault (skipped, dry runs) by their end stay."""
+    journal = Journal(tmp_path / "j.db")
+    now = 100 * DAY
+    ended(journal, "old", now - 40 * DAY, RevertResult.REVERTED)
+    ended(journal, "recent", now - 5 * DAY, RevertResult.REVERTED)
+    skipped = record("skipped-old")
+    skipped.outcome, skipped.status, skipped.ended_at = Outcome.SKIPPED, Status.DONE, now - 31 * DAY
+    journal.record_attack(skipped)
+    journal.finish(skipped)
+    assert journal.prune(before=now - 30 * DAY) == 2
+    assert [a.id for a in journal.attacks()] == ["recent"]
+    assert (rows(journal, "attacks"), rows(journal, "faults")) == (1, 1)
+    assert journal.prune(before=now - 30 * DAY) == 0
+
+
+def test_retention_never_deletes_an_attack_whose_fault_may_be_in_place(tmp_path: Path) -> None:
+    """However old: an attack not finished, one whose fault is recorded or active, and one
+    whose revert failed all stay, with their faults; the failed one may go once a later try
+    reverted its fault."""
+    journal = Journal(tmp_path / "j.db")
+    long_ago = 1 * DAY
+    journal.record_attack(record("planned"), injection("planned"))  # created at t=1 s
+    active = record("active")
+    journal.record_attack(active, injection("active"))
+    assert journal.begin_apply("active") is None
+    active.injected_at = 2.0
+    journal.mark_injected(active)
+    unfinished = record("no-fault-unfinished")
+    journal.record_attack(unfinished)
+    ended(journal, "failed-revert", long_ago, None)
+    assert journal.prune(before=1000 * DAY) == 0
+    assert rows(journal, "attacks") == 4
+    assert [f.attack_id for f in journal.open_faults()] == ["planned", "active", "failed-revert"]
+    journal.mark_reverted("failed-revert", RevertResult.REVERTED)
+    assert journal.prune(before=1000 * DAY) == 1
+    assert "failed-revert" not in {a.id for a in journal.attacks()}
+
+
+def test_faults_left_open_are_those_of_ended_attacks(tmp_path: Path) -> None:
+    """A fault whose attack ended with its revert failed is left open, for later tries; one
+    whose attack is still carried out is its monkey's. Reverted later, the attack says so."""
+    journal = Journal(tmp_path / "j.db")
+    journal.record_attack(record("running"), injection("running"))
+    ended(journal, "failed-revert", 10 * DAY, None)
+    [(rec, left)] = journal.faults_left_open()
+    assert (rec.id, left) == ("failed-revert", injection("failed-revert"))
+    journal.mark_reverted("failed-revert", RevertResult.ALREADY_CLEAN)
+    assert journal.faults_left_open() == []
+    again = journal.attack("failed-revert")
+    assert again is not None
+    assert again.revert_result is RevertResult.ALREADY_CLEAN
+    assert again.reason == "revert failed: down; already_clean by a later try"
+    assert journal.attack("nope") is None

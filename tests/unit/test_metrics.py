@@ -83,6 +83,17 @@ def test_every_outcome_starts_at_zero(registry: CollectorRegistry) -> None:
     }
 
 
+def test_failed_reverts_are_counted_from_zero(registry: CollectorRegistry) -> None:
+    """A declared policy exports its failed reverts at 0; each failed try adds one."""
+    metrics = Metrics(registry)
+    metrics.declare("web-kill", "kill", "docker")
+    name = "chaosmonkey_revert_failures_total"
+    assert registry.get_sample_value(name, LABELS) == 0
+    metrics.revert_failed("web-kill", "kill", "docker")
+    metrics.revert_failed("web-kill", "kill", "docker")
+    assert registry.get_sample_value(name, LABELS) == 2
+
+
 def test_policies_have_their_own_series(registry: CollectorRegistry) -> None:
     """The policy label separates counts of different policies."""
     metrics = Metrics(registry)

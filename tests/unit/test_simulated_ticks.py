@@ -38,7 +38,7 @@ from chaosmonkey.journal import Journal
 from chaosmonkey.model import Observation, Outcome, RevertResult, Target
 from chaosmonkey.policy.models import Policy, Targets
 from chaosmonkey.scheduling.planning import PlanStore, plan_today
-from tests.unit.fakes import FakeBackend, _attack_id
+from tests.unit.fakes import FakeBackend, FakeTimer, _attack_id
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ZONES = ("UTC", "Europe/Amsterdam", "America/New_York")
@@ -362,6 +362,7 @@ def simulate(scenario: Scenario, db: Path) -> tuple[SimulatedFleet, Journal]:
         rng=random.Random(scenario.seed),
         caps=Caps(journal, scenario.per_day, scenario.at_once),
         clock=lambda: fleet.now,
+        timer=FakeTimer(),  # a stuck revert's back-off passes in no time
     )
     policies = [rule.policy() for rule in scenario.policies]
     steps = random.Random(scenario.seed)
