@@ -214,13 +214,64 @@ def revert(revert_all: bool, output: str, db: Path) -> None:
 @click.option(
     "--config", type=click.Path(dir_okay=False, path_type=Path), help="Proxies and toxics (YAML)."
 )
+@click.option(
+    "--token",
+    envvar="CHAOSMONKEY_PROXY_TOKEN",
+    show_envvar=True,
+    help="Bearer token every API request must carry (better from the environment).",
+)
+@click.option(
+    "--allow-upstream",
+    "allow_upstream",
+    multiple=True,
+    metavar="CIDR",
+    help="A network API-made proxies may relay to, besides loopback (repeatable).",
+)
+@click.option(
+    "--allow-origin",
+    "allow_origin",
+    multiple=True,
+    metavar="ORIGIN",
+    help="A browser origin (http://host:port) allowed to use the API (repeatable).",
+)
+@click.option(
+    "--max-connections",
+    type=int,
+    help="Open connections per proxy; more are reset.  [default: 1024]",
+)
+@click.option(
+    "--max-buffer",
+    type=int,
+    metavar="BYTES",
+    help="Bytes a connection holds back, half each way.  [default: 8388608]",
+)
 def proxy(
-    listen: str | None, upstream: str | None, name: str, control: str | None, config: Path | None
+    listen: str | None,
+    upstream: str | None,
+    name: str,
+    control: str | None,
+    config: Path | None,
+    token: str | None,
+    allow_upstream: tuple[str, ...],
+    allow_origin: tuple[str, ...],
+    max_connections: int | None,
+    max_buffer: int | None,
 ) -> None:
     """A TCP fault proxy: toxics added over its HTTP API, until SIGTERM or SIGINT."""
     from chaosmonkey.proxy.control import run_command
 
-    run_command(listen, upstream, name, control, config)
+    run_command(
+        listen,
+        upstream,
+        name,
+        control,
+        config,
+        token=token,
+        allow_upstream=allow_upstream,
+        allow_origin=allow_origin,
+        max_connections=max_connections,
+        max_buffer=max_buffer,
+    )
 
 
 @cli.command()

@@ -7,6 +7,8 @@ to where iptables found it was headed), through the toxics added at run time ove
     toxics.py   the faults, one small class each, registered by name
     pump.py     one connection: two pumps and their delay queues
     server.py   listeners and the registry of proxies
+    access.py   who may use the control API: origins, the bearer token, JSON bodies
+    reach.py    where proxies made over the API may relay to and listen on
     control.py  the HTTP control API and the command's loop
     wire.py     bytes and sockets: HTTP detection and answers, SO_ORIGINAL_DST, SO_MARK, RST
 """

@@ -6,6 +6,7 @@ These field names are the interface of the control API and of `chaosmonkey proxy
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -13,7 +14,11 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    ConfigDict,
     Field,
+    IPvAnyNetwork,
+    SecretStr,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -21,17 +26,25 @@ from pydantic import (
 )
 
 from chaosmonkey.errors import ChaosMonkeyError
-from chaosmonkey.proxy.toxics import TOXICS, InstalledToxic, Stream
+from chaosmonkey.proxy.access import check_token, parse_origin
+from chaosmonkey.proxy.toxics import TOXICS, InstalledToxic, Number, Stream
 from chaosmonkey.schema import Model
 
 ORIGINAL_DESTINATION = "original-destination"
 DEFAULT_CONTROL = "127.0.0.1:8474"
 DEFAULT_MARK = 0x6D6B  # "mk": iptables rules exempt the proxy's own upstream connections by it
 _HOST_PORT = re.compile(
-    r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9_.-]+)):(?P<port>\d{1,5})"
+    r"(?:\[(?P<v6>[0-9A-Fa-f:.]{2,45})\]|(?P<host>[A-Za-z0-9_.-]{1,253})):(?P<port>\d{1,5})"
 )
 M = TypeVar("M", bound=BaseModel)
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+MAX_TOXICS = 32  # per proxy
+MAX_PROXIES = 256
+DEFAULT_MAX_CONNECTIONS = 1024  # per proxy: more are reset as they come
+MAX_CONNECTIONS = 65_536
+DEFAULT_MAX_BUFFER = 8 * 1024 * 1024  # bytes a connection holds back (half each way)
+MIN_BUFFER, MAX_BUFFER = 64 * 1024, 1024 * 1024 * 1024
+_SECRET_FIELDS = {"token"}
 
 
 class ProxyConfigError(ChaosMonkeyError):
@@ -46,6 +59,10 @@ class UnknownName(ProxyConfigError):
 
 class NameTaken(ProxyConfigError):
     """A proxy or toxic of that name exists already (the control API answers 409)."""
+
+
+class NotAllowed(ProxyConfigError):
+    """An upstream or listen address the control API may not use (it answers 403)."""
 
 
 class ListenError(ChaosMonkeyError):
@@ -78,15 +95,25 @@ def _upstream(text: str) -> str:
 Listen = Annotated[str, AfterValidator(_listen)]
 Upstream = Annotated[str, AfterValidator(_upstream)]
 Name = Annotated[str, Field(pattern=_NAME)]
+Origin = Annotated[str, AfterValidator(parse_origin)]
+
+
+def _token(secret: SecretStr) -> SecretStr:
+    check_token(secret.get_secret_value())
+    return secret
+
+
+Token = Annotated[SecretStr, AfterValidator(_token)]
 
 
 class ToxicSpec(Model):
     """A fault to add: `type` names a registered toxic, `attributes` are that toxic's own."""
 
+    model_config = ConfigDict(allow_inf_nan=False)
     name: Name | None = None
     type: str
     stream: Stream = "downstream"
-    toxicity: float = Field(default=1.0, ge=0.0, le=1.0)
+    toxicity: Annotated[Number, Field(ge=0.0, le=1.0)] = 1.0
     attributes: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("type")
@@ -124,16 +151,22 @@ class ProxySpec(Model):
     name: Name
     listen: Listen
     upstream: Upstream
-    toxics: list[ToxicSpec] = Field(default_factory=list)
+    toxics: list[ToxicSpec] = Field(default_factory=list, max_length=MAX_TOXICS)
 
 
 class ProxyFile(Model):
-    """`chaosmonkey proxy --config FILE`: the control address, the upstream mark, the proxies."""
+    """`chaosmonkey proxy --config FILE`: the control address, the upstream mark, the proxies,
+    who may use the control API and where its proxies may relay, and the limits."""
 
     control: Listen | None = None
     # SO_MARK of the upstream connections of transparent proxies (0: none)
     mark: int = Field(default=DEFAULT_MARK, ge=0, le=0xFFFFFFFF)
-    proxies: list[ProxySpec] = Field(default_factory=list)
+    proxies: list[ProxySpec] = Field(default_factory=list, max_length=MAX_PROXIES)
+    allow_upstream: list[IPvAnyNetwork] = Field(default_factory=list, max_length=1024)
+    allow_origin: list[Origin] = Field(default_factory=list, max_length=1024)
+    token: Token | None = Field(default=None, repr=False)
+    max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, ge=1, le=MAX_CONNECTIONS)
+    max_buffer_bytes: int = Field(default=DEFAULT_MAX_BUFFER, ge=MIN_BUFFER, le=MAX_BUFFER)
 
 
 def validate(model: type[M], data: Any, where: str = "") -> M:
@@ -146,17 +179,21 @@ def validate(model: type[M], data: Any, where: str = "") -> M:
         raise ProxyConfigError(describe(error, where)) from None
 
 
-def describe(error: ValidationError, where: str = "", field_prefix: str = "") -> str:
-    """`field: message; field: message`, field paths as the user wrote them."""
+def describe(
+    error: ValidationError, where: str = "", field_prefix: str = "", secret: bool = False
+) -> str:
+    """`field: message; field: message`, field paths as the user wrote them (never quoting a
+    secret's value)."""
     parts = []
     for item in error.errors():
         field = field_prefix + ".".join(str(part) for part in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
+        hidden = secret or not _SECRET_FIELDS.isdisjoint(map(str, item["loc"]))
         if item["type"] == "extra_forbidden":
             message = "unknown field"
         elif item["type"] == "missing":
             message = "required field is missing"
-        elif isinstance(item["input"], str | int | float | bool | None):
+        elif not hidden and isinstance(item["input"], str | int | float | bool | None):
             message = f"{message}, got {item['input']!r}"
         parts.append(f"{field}: {message}" if field else message)
     text = "; ".join(parts)
@@ -180,10 +217,34 @@ def command_settings(
     name: str,
     control: str | None,
     config: Path | None,
+    *,
+    allow_upstream: Sequence[str] = (),
+    allow_origin: Sequence[str] = (),
+    token: str | None = None,
+    max_connections: int | None = None,
+    max_buffer: int | None = None,
 ) -> tuple[ProxyFile, str]:
     """What `chaosmonkey proxy` was asked for: the config file's proxies plus the one of
-    --listen/--upstream, and the control address."""
+    --listen/--upstream, and the control address. The allow-lists add to the file's; the
+    token and limits, when given, replace the file's."""
     settings = load_config(config) if config else ProxyFile()
+    updates: dict[str, Any] = {
+        "allow_upstream": settings.allow_upstream
+        + [_option("--allow-upstream", IPvAnyNetwork, item) for item in allow_upstream],
+        "allow_origin": settings.allow_origin
+        + [_option("--allow-origin", Origin, item) for item in allow_origin],
+    }
+    if token is not None:
+        updates["token"] = _option("--token", Token, token, secret=True)
+    fields = ProxyFile.model_fields
+    for option, key, value in [
+        ("--max-connections", "max_connections", max_connections),
+        ("--max-buffer", "max_buffer_bytes", max_buffer),
+    ]:
+        if value is not None:
+            bounds = fields[key].metadata
+            updates[key] = _option(option, Annotated[int, *bounds], value)
+    settings = settings.model_copy(update=updates)
     if listen is None and upstream is None:
         if config is None:
             raise ProxyConfigError("--listen and --upstream: required (or --config FILE)")
@@ -201,3 +262,11 @@ def command_settings(
     except ValueError as error:
         raise ProxyConfigError(f"--control: {error}") from None
     return settings, control
+
+
+def _option(option: str, kind: Any, value: Any, secret: bool = False) -> Any:
+    """One command-line value checked as `kind`; ProxyConfigError naming the option."""
+    try:
+        return TypeAdapter(kind).validate_python(value)
+    except ValidationError as error:
+        raise ProxyConfigError(describe(error, option, secret=secret)) from None

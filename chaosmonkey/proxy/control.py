@@ -11,7 +11,11 @@
     POST   /reset                          removes every toxic of every proxy -> 204
 
 Errors are `{"error": "field: message"}`: 400 for a bad body, 404 for an unknown name, 409 for a
-name in use.
+name in use, 403 for an upstream or listen address not allowed (reach.py).
+
+Every request is checked first (access.py): 403 for a browser `Origin` not allowed, 401 without
+the bearer token (when one is set), 415 for a body that is not `application/json`. Allowed
+origins get CORS answers (preflights included).
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from chaosmonkey.proxy.access import Access, Refusal
 from chaosmonkey.proxy.config import (
     ListenError,
     NameTaken,
+    NotAllowed,
     ProxyConfigError,
     ProxyFile,
     ProxySpec,
@@ -38,15 +44,29 @@ from chaosmonkey.proxy.config import (
     parse_address,
     validate,
 )
+from chaosmonkey.proxy.reach import Reach
 from chaosmonkey.proxy.server import Proxies, Proxy
 
 PROXIES = web.AppKey("proxies", Proxies)
+ACCESS = web.AppKey("access", Access)
+REACH = web.AppKey("reach", Reach)
+MAX_BODY_BYTES = 256 * 1024
+_CORS = {
+    "Access-Control-Allow-Methods": "GET, POST, DELETE",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Max-Age": "600",
+}
 log = structlog.get_logger("chaosmonkey.proxy")
 
 
-def make_app(proxies: Proxies) -> web.Application:
-    app = web.Application(middlewares=[_errors])
+def make_app(
+    proxies: Proxies, access: Access | None = None, reach: Reach | None = None
+) -> web.Application:
+    """The API on `proxies`: open to requests without Origin and loopback upstreams unless told."""
+    app = web.Application(middlewares=[_guard, _errors], client_max_size=MAX_BODY_BYTES)
     app[PROXIES] = proxies
+    app[ACCESS] = access or Access()
+    app[REACH] = reach or Reach()
     app.add_routes(
         [
             web.get("/proxies", list_proxies),
@@ -70,7 +90,9 @@ async def list_proxies(request: web.Request) -> web.Response:
 
 async def create_proxy(request: web.Request) -> web.Response:
     spec = validate(ProxySpec, await _body(request))
-    proxy = await request.app[PROXIES].add(spec)
+    reach = request.app[REACH]
+    await reach.check(spec)
+    proxy = await request.app[PROXIES].add(spec, reach=reach)
     return web.json_response(proxy.to_dict(), status=201)
 
 
@@ -120,6 +142,38 @@ async def _body(request: web.Request) -> Any:
 
 
 @web.middleware
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuses what access.py refuses; CORS headers for the allowed origins."""
+    origin = request.headers.get("Origin")
+    access = request.app[ACCESS]
+    preflight = request.method == "OPTIONS" and origin is not None
+    refusal = access.refusal(
+        origin=origin,
+        authorization=request.headers.get("Authorization"),
+        content_type=request.headers.get("Content-Type"),
+        has_body=request.body_exists,
+    )
+    if refusal is not None and not (preflight and refusal.status != 403):
+        log.warning(
+            "control_refused", status=refusal.status, method=request.method, path=request.path
+        )
+        return _refused(refusal)
+    response = web.Response(status=204) if preflight else await handler(request)
+    if origin is not None:  # allowed, or it was refused above
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+        if preflight:
+            response.headers.update(_CORS)
+    return response
+
+
+def _refused(refusal: Refusal) -> web.Response:
+    response = _error(refusal.status, refusal.message)
+    response.headers.update(refusal.headers)
+    return response
+
+
+@web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
@@ -127,6 +181,8 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _error(404, str(error))
     except NameTaken as error:
         return _error(409, str(error))
+    except NotAllowed as error:
+        return _error(403, str(error))
     except (ProxyConfigError, ListenError) as error:
         return _error(400, str(error))
     except web.HTTPException as error:
@@ -139,10 +195,14 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-async def start_control(proxies: Proxies, address: str) -> tuple[web.AppRunner, int]:
+async def start_control(
+    proxies: Proxies, address: str, access: Access | None = None, reach: Reach | None = None
+) -> tuple[web.AppRunner, int]:
     """Serves the control API at `address`; returns the runner and the port it listens on."""
     host, port = parse_address(address, port_zero=True)
-    runner = web.AppRunner(make_app(proxies), access_log=None, handle_signals=False)
+    reach = reach or Reach.of((), address)
+    app = make_app(proxies, access, reach)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     try:
@@ -155,10 +215,16 @@ async def start_control(proxies: Proxies, address: str) -> tuple[web.AppRunner, 
 
 
 def run_command(
-    listen: str | None, upstream: str | None, name: str, control: str | None, config: Path | None
+    listen: str | None,
+    upstream: str | None,
+    name: str,
+    control: str | None,
+    config: Path | None,
+    **options: Any,
 ) -> None:
-    """`chaosmonkey proxy`: checks the options (exit 2 on a bad one), then serves."""
-    settings, address = command_settings(listen, upstream, name, control, config)
+    """`chaosmonkey proxy`: checks the options (exit 2 on a bad one), then serves. `options`
+    are command_settings' keywords (allow-lists, token, limits)."""
+    settings, address = command_settings(listen, upstream, name, control, config, **options)
     serve(settings, address)
 
 
@@ -168,7 +234,14 @@ def serve(settings: ProxyFile, control: str) -> None:
 
 
 async def _serve(settings: ProxyFile, control: str) -> None:
-    proxies = Proxies(settings.mark)
+    proxies = Proxies(
+        settings.mark,
+        max_connections=settings.max_connections,
+        max_buffer_bytes=settings.max_buffer_bytes,
+    )
+    token = settings.token.get_secret_value() if settings.token else None
+    access = Access(token, frozenset(settings.allow_origin))
+    reach = Reach.of(settings.allow_upstream, control)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -177,9 +250,17 @@ async def _serve(settings: ProxyFile, control: str) -> None:
     try:
         for spec in settings.proxies:
             await proxies.add(spec)
-        runner, port = await start_control(proxies, control)
+        runner, port = await start_control(proxies, control, access, reach)
         gc.freeze()  # what start-up made lives on: full collections need not scan it again
-        log.info("proxy_started", control=control, port=port, proxies=sorted(proxies.by_name))
+        log.info(
+            "proxy_started",
+            control=control,
+            port=port,
+            proxies=sorted(proxies.by_name),
+            token=token is not None,
+            allow_origin=sorted(access.origins),
+            allow_upstream=[str(network) for network in reach.allowed],
+        )
         await stop.wait()
     finally:
         if runner is not None:

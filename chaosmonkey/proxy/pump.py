@@ -3,7 +3,8 @@
 Without toxics a pump is a tight loop (read -> write -> drain). With toxics each chunk goes
 through the effects of the pump's current chain, looked up again for every chunk, and then
 either straight out or into the pump's delay queue, which a second task empties in order, each
-chunk at its due time: reading goes on meanwhile, up to `HIGH_WATER` bytes held back.
+chunk at its due time: reading goes on meanwhile, until the proxy's `high_water` bytes are held
+back (then it waits until the queue is down to half of that).
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
     from chaosmonkey.proxy.server import Proxy
 
 READ_SIZE = 256 * 1024
-HIGH_WATER = 4 * 1024 * 1024  # bytes held back in a delay queue before reading pauses
-LOW_WATER = HIGH_WATER // 2
 ANSWER_LINGER_S = 1.0  # after an http_status answer, how long the client may take to hang up
 Action = Callable[[], None]
 log = structlog.get_logger("chaosmonkey.proxy")
@@ -44,6 +43,7 @@ class Pump:
     ) -> None:
         self.link, self.stream, self.reader, self.writer = link, stream, reader, writer
         self.rng = link.proxy.rng
+        self.high_water = link.proxy.high_water  # bytes held back before reading pauses
         self.chain: tuple[InstalledToxic, ...] = ()
         self.effects: dict[InstalledToxic, Effect | None] = {}
         self.pipe: Forward | None = None  # None: no toxic acts on this connection
@@ -126,7 +126,7 @@ class Pump:
             await self.writer.drain()
             return
         self._enqueue(chunk.delay_s, chunk.data)
-        if self.queued > HIGH_WATER:
+        if self.queued > self.high_water:
             self.room.clear()
             await self.room.wait()
 
@@ -157,7 +157,7 @@ class Pump:
                     break  # answered in the upstream's place: nothing more goes there
                 writer.write(item)
                 await writer.drain()
-                if self.queued <= LOW_WATER:
+                if self.queued <= self.high_water // 2:
                     self.room.set()
         except ConnectionResetError:
             self.link.reset()

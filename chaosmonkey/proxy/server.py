@@ -3,6 +3,9 @@
 A proxy whose upstream is `original-destination` is transparent: iptables REDIRECT sends
 connections to it, and it reads where each was headed with SO_ORIGINAL_DST; its own upstream
 connections carry SO_MARK `mark`, so that the same rules can exempt them and not loop.
+
+Limits: each proxy serves at most `max_connections` connections at once (more are reset as
+they come), each holding back at most `max_buffer_bytes` (half each way) before reading pauses.
 """
 
 from __future__ import annotations
@@ -15,26 +18,44 @@ import structlog
 
 from chaosmonkey.proxy.config import (
     DEFAULT_MARK,
+    DEFAULT_MAX_BUFFER,
+    DEFAULT_MAX_CONNECTIONS,
+    MAX_PROXIES,
+    MAX_TOXICS,
     ORIGINAL_DESTINATION,
     ListenError,
     NameTaken,
+    ProxyConfigError,
     ProxySpec,
     UnknownName,
     parse_address,
 )
 from chaosmonkey.proxy.pump import READ_SIZE, Link
+from chaosmonkey.proxy.reach import Reach
 from chaosmonkey.proxy.toxics import InstalledToxic, Stream
-from chaosmonkey.proxy.wire import open_marked, original_destination
+from chaosmonkey.proxy.wire import open_marked, original_destination, reset_on_close
 
 _STOP_WAIT_S = 2.0
 log = structlog.get_logger("chaosmonkey.proxy")
 
 
 class Proxy:
-    """One listener with its toxics and its open connections."""
+    """One listener with its toxics and its open connections; `reach`, when given, restricts
+    where its upstream connections may go."""
 
-    def __init__(self, spec: ProxySpec, mark: int, rng: random.Random) -> None:
+    def __init__(
+        self,
+        spec: ProxySpec,
+        mark: int,
+        rng: random.Random,
+        *,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_buffer_bytes: int = DEFAULT_MAX_BUFFER,
+        reach: Reach | None = None,
+    ) -> None:
         self.name, self.spec, self.mark, self.rng = spec.name, spec, mark, rng
+        self.max_connections, self.reach = max_connections, reach
+        self.high_water = max_buffer_bytes // 2  # per direction of a connection
         self.listen = parse_address(spec.listen, port_zero=True)
         transparent = spec.upstream == ORIGINAL_DESTINATION
         self.upstream = None if transparent else parse_address(spec.upstream)
@@ -57,6 +78,11 @@ class Proxy:
         self.port = self.server.sockets[0].getsockname()[1]
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self.handlers) >= self.max_connections:
+            log.warning("connection_refused", proxy=self.name, max_connections=self.max_connections)
+            reset_on_close(writer)
+            writer.transport.abort()
+            return
         task = asyncio.current_task()
         if task is not None:
             self.handlers.add(task)
@@ -67,8 +93,10 @@ class Proxy:
         self, client: asyncio.StreamWriter
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """The connection to the upstream for a client that just connected."""
-        if self.upstream is not None:
+        if self.upstream is not None and self.reach is None:
             return await asyncio.open_connection(*self.upstream, limit=READ_SIZE)
+        if self.upstream is not None and self.reach is not None:
+            return await self._open_allowed(self.reach, *self.upstream)
         try:
             host, port = original_destination(client.get_extra_info("socket"))
         except ValueError as error:
@@ -77,9 +105,24 @@ class Proxy:
             raise ConnectionRefusedError(f"{host}:{port} is the proxy itself (not redirected)")
         return await open_marked(host, port, self.mark, READ_SIZE)
 
+    async def _open_allowed(
+        self, reach: Reach, host: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection to the first allowed address of `host` that answers."""
+        failure: OSError | None = None
+        for address in await reach.upstream_addresses(host, port):
+            try:
+                return await asyncio.open_connection(address, port, limit=READ_SIZE)
+            except OSError as error:
+                failure = error
+        assert failure is not None  # upstream_addresses returns one address at least
+        raise failure
+
     def add_toxic(self, toxic: InstalledToxic) -> None:
         if toxic.name in self.toxics:
             raise NameTaken(f"name: proxy {self.name!r} has a toxic {toxic.name!r} already")
+        if len(self.toxics) >= MAX_TOXICS:
+            raise ProxyConfigError(f"toxics: proxy {self.name!r} has {MAX_TOXICS} (the most)")
         self.toxics[toxic.name] = toxic
         self._changed()
         log.info("toxic_added", proxy=self.name, toxic=toxic.name, **_fields(toxic))
@@ -127,9 +170,17 @@ class Proxy:
 class Proxies:
     """Every proxy of this process, by name: what the control API works on."""
 
-    def __init__(self, mark: int = DEFAULT_MARK, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        mark: int = DEFAULT_MARK,
+        rng: random.Random | None = None,
+        *,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_buffer_bytes: int = DEFAULT_MAX_BUFFER,
+    ) -> None:
         self.mark = mark
         self.rng = rng or random.Random()
+        self.limits = {"max_connections": max_connections, "max_buffer_bytes": max_buffer_bytes}
         self.by_name: dict[str, Proxy] = {}
 
     def get(self, name: str) -> Proxy:
@@ -137,12 +188,15 @@ class Proxies:
             raise UnknownName(f"proxy: no proxy named {name!r}")
         return self.by_name[name]
 
-    async def add(self, spec: ProxySpec) -> Proxy:
-        """Starts listening for `spec`, with its toxics; nothing changes on an error."""
+    async def add(self, spec: ProxySpec, *, reach: Reach | None = None) -> Proxy:
+        """Starts listening for `spec`, with its toxics; nothing changes on an error. With
+        `reach`, its upstream connections go only where `reach` allows (checked at each)."""
         if spec.name in self.by_name:
             raise NameTaken(f"name: a proxy named {spec.name!r} exists already")
+        if len(self.by_name) >= MAX_PROXIES:
+            raise ProxyConfigError(f"proxies: there are {MAX_PROXIES} already (the most)")
         toxics = [toxic.build() for toxic in spec.toxics]
-        proxy = Proxy(spec, self.mark, self.rng)
+        proxy = Proxy(spec, self.mark, self.rng, reach=reach, **self.limits)
         for toxic in toxics:
             proxy.add_toxic(toxic)
         await proxy.start()

@@ -14,14 +14,30 @@ import math
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Protocol, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from chaosmonkey.proxy.wire import http_response, looks_like_http
 
 Stream = Literal["upstream", "downstream"]  # client -> server, server -> client
 BURST_S = 0.02  # a bandwidth toxic lets through at most 20 ms worth of bytes at once
+MAX_DELAY_MS = 3_600_000  # latency, jitter, timeouts and delays: at most one hour
+MIN_RATE_KBPS = 0.001  # bandwidth: from 1 byte/s
+MAX_RATE_KBPS = 100_000_000  # to 100 GB/s
+MAX_LIMIT_BYTES = 10**15  # limit_data
+MAX_BODY_CHARS = 65_536  # http_status's body
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not true or false")
+    return value
+
+
+# Finite numbers (the models forbid inf and NaN), never booleans, within the bounds given.
+Number = Annotated[float, BeforeValidator(_not_bool)]
+Milliseconds = Annotated[Number, Field(ge=0, le=MAX_DELAY_MS)]
 
 
 @dataclass(slots=True)
@@ -65,7 +81,7 @@ class Effect:
 class Toxic(BaseModel):
     """A fault's own attributes; subclasses are registered by `kind` and build its `Effect`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     kind: ClassVar[str]
     streams: ClassVar[tuple[Stream, ...]] = ("upstream", "downstream")
 
@@ -137,8 +153,8 @@ class Latency(Toxic):
     """Each chunk is delivered `latency_ms` ± `jitter_ms` after it was read, in order."""
 
     kind: ClassVar[str] = "latency"
-    latency_ms: float = Field(ge=0)
-    jitter_ms: float = Field(default=0.0, ge=0)
+    latency_ms: Milliseconds
+    jitter_ms: Milliseconds = 0.0
 
     def effect(self, flow: Flow) -> Effect:
         return _Delay(self.latency_ms / 1000, self.jitter_ms / 1000, flow.rng)
@@ -159,7 +175,7 @@ class Bandwidth(Toxic):
     """At most `rate_kbps` kilobytes (1,000 bytes) per second, as a token bucket."""
 
     kind: ClassVar[str] = "bandwidth"
-    rate_kbps: float = Field(gt=0)
+    rate_kbps: Annotated[Number, Field(ge=MIN_RATE_KBPS, le=MAX_RATE_KBPS)]
 
     def effect(self, flow: Flow) -> Effect:
         return _Throttle(self.rate_kbps * 1000)
@@ -185,7 +201,7 @@ class Timeout(Toxic):
     """Swallows the data, then closes the connection after `timeout_ms` (0: never)."""
 
     kind: ClassVar[str] = "timeout"
-    timeout_ms: float = Field(ge=0)
+    timeout_ms: Milliseconds
 
     def effect(self, flow: Flow) -> Effect:
         return _Swallow(_later(self.timeout_ms / 1000, flow.close) if self.timeout_ms else None)
@@ -212,7 +228,7 @@ class ResetPeer(Toxic):
     """Resets the connection (TCP RST, SO_LINGER 0) `timeout_ms` after meeting it."""
 
     kind: ClassVar[str] = "reset_peer"
-    timeout_ms: float = Field(default=0.0, ge=0)
+    timeout_ms: Milliseconds = 0.0
 
     def effect(self, flow: Flow) -> Effect:
         return _Timer(_later(self.timeout_ms / 1000, flow.reset))
@@ -223,7 +239,7 @@ class SlowClose(Toxic):
     """Holds the end of the stream back for `delay_ms` before passing it on."""
 
     kind: ClassVar[str] = "slow_close"
-    delay_ms: float = Field(ge=0)
+    delay_ms: Milliseconds
 
     def effect(self, flow: Flow) -> Effect:
         effect = Effect()
@@ -236,7 +252,7 @@ class LimitData(Toxic):
     """Closes the connection once `bytes` bytes went through (counted from meeting it)."""
 
     kind: ClassVar[str] = "limit_data"
-    bytes: int = Field(ge=0)
+    bytes: Annotated[int, BeforeValidator(_not_bool), Field(ge=0, le=MAX_LIMIT_BYTES)]
 
     def effect(self, flow: Flow) -> Effect:
         return _Limit(self.bytes, flow)
@@ -265,8 +281,8 @@ class HttpStatus(Toxic):
 
     kind: ClassVar[str] = "http_status"
     streams: ClassVar[tuple[Stream, ...]] = ("upstream",)
-    status: int = Field(default=503, ge=200, le=599)
-    body: str | None = None
+    status: Annotated[int, BeforeValidator(_not_bool), Field(ge=200, le=599)] = 503
+    body: Annotated[str, Field(max_length=MAX_BODY_CHARS)] | None = None
 
     def effect(self, flow: Flow) -> Effect:
         return _Answer(http_response(self.status, self.body), flow)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import random
 import signal
 import socket
@@ -461,7 +462,8 @@ def test_control_api_toxic_errors(harness: Harness, echo_proxy: tuple[str, int])
     """Toxic bodies: bad JSON and attributes are 400, names in use 409, unknown toxics 404."""
     name, _ = echo_proxy
     url = f"{harness.api}/proxies/{name}/toxics"
-    bad_json = requests.post(url, data="{nope", timeout=5)
+    json_type = {"Content-Type": "application/json"}
+    bad_json = requests.post(url, data="{nope", headers=json_type, timeout=5)
     assert bad_json.status_code == 400
     assert "body: expected JSON" in bad_json.json()["error"]
     bad = requests.post(url, json={"type": "latency", "attributes": {"latency_ms": "x"}}, timeout=5)
@@ -510,11 +512,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def proxy_command(*args: str) -> Iterator[subprocess.Popen[str]]:
+def proxy_command(*args: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
     """`chaosmonkey proxy ARGS` in a subprocess; killed at the end if still running."""
     command = [sys.executable, "-m", "chaosmonkey", "proxy", *args]
+    environment = {**os.environ, **env} if env else None
     with tempfile.TemporaryFile("w+") as log:  # a file, not a pipe: it never fills up
-        process = subprocess.Popen(command, stderr=log, text=True)
+        process = subprocess.Popen(command, stderr=log, text=True, env=environment)
         try:
             yield process
         finally:
@@ -570,12 +573,38 @@ def test_command_runs_the_proxies_of_a_config_file(
         assert process.wait(timeout=10) == 0
 
 
+def test_command_guards_its_api_with_the_token_of_its_environment(
+    serve: Callable[[Handle], TcpServer],
+) -> None:
+    """CHAOSMONKEY_PROXY_TOKEN: 401 without it, served with it; a browser origin is 403 and
+    an upstream off loopback 403 unless --allow-upstream names its network."""
+    token = "integration-token-0123456789"  # noqa: S105 (a test token)
+    listen, control = free_port(), free_port()
+    api = f"http://{LOCAL}:{control}"
+    args = ["--listen", f"{LOCAL}:{listen}", "--upstream", f"{LOCAL}:{serve(echo).port}"]
+    args += ["--control", f"{LOCAL}:{control}", "--allow-upstream", "192.0.2.0/24"]
+    with proxy_command(*args, env={"CHAOSMONKEY_PROXY_TOKEN": token}) as process:
+        wait_for_api(api, process)
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert requests.get(f"{api}/proxies", timeout=5).status_code == 401
+        assert requests.get(f"{api}/proxies", headers=bearer, timeout=5).status_code == 200
+        cross_site = {**bearer, "Origin": "http://evil.example"}
+        assert requests.post(f"{api}/reset", headers=cross_site, timeout=5).status_code == 403
+        for upstream, status in [("198.51.100.1:80", 403), ("192.0.2.1:80", 201)]:
+            body = {"name": f"u{status}", "listen": f"{LOCAL}:0", "upstream": upstream}
+            made = requests.post(f"{api}/proxies", json=body, headers=bearer, timeout=5)
+            assert made.status_code == status, made.text
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--listen", "nowhere", "--upstream", f"{LOCAL}:9"], "--listen: expected HOST:PORT"),
         (["--listen", f"{LOCAL}:0", "--upstream", "h:99999"], "--upstream: expected HOST:PORT"),
         (["--listen", f"{LOCAL}:0"], "--upstream: required"),
+        (["--listen", f"{LOCAL}:0", "--upstream", f"{LOCAL}:9", "--token", "short"], "--token:"),
     ],
 )
 def test_command_refuses_bad_addresses_in_one_line(args: list[str], message: str) -> None:
