@@ -8,7 +8,7 @@ python=.venv/bin/python
 log=$(mktemp /tmp/bench-run-all.XXXXXX)
 trap 'rm -f "$log"' EXIT
 failed=()
-for name in metrics_render select_targets kill_overhead attack_process recovery_error proxy_overhead netfault_apply scheduling_tick kube_select schedule_latency; do
+for name in metrics_render select_targets kill_overhead attack_process recovery_error service_fidelity proxy_overhead netfault_apply scheduling_tick kube_select schedule_latency; do
     echo "=== bench/$name.py"
     if ! "$python" "bench/$name.py" 2>&1 | tee -a "$log"; then
         failed+=("$name")
