@@ -570,7 +570,7 @@ def test_bandwidth_caps_what_the_pod_sends(
     pod_on_node.app.exec_run(["dd", "if=/dev/zero", "of=/www/big", "bs=1000", blocks])
     url = pod_on_node.url + "big"
     attack, db = attack_on_pod(kubesim, pod_on_node, agent, tmp_path, "6s",
-                               type="bandwidth", rate="1mbit")
+                               type="bandwidth", rate="1mbit", direction="both")
     wait_for(fault_held(agent, db), "the bandwidth limit to hold", 15)
     tag = journal_tag(db)
     (qdisc,) = ours_in(pod_on_node, tag)
