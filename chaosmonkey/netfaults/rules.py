@@ -170,7 +170,7 @@ class Reach:
 
 
 def redirect(
-    tag: str, reach: Reach | Sequence[Destination] | None, to_port: int, exempt_mark: int
+    tag: str, reach: Reach, to_port: int, exempt_mark: int
 ) -> list[IptablesRule]:
     """Send the TCP connections `reach` names to a port of the namespace (its fault proxy):
     those the target opens from nat OUTPUT (to 127.0.0.1), those opened to it from PREROUTING
@@ -181,8 +181,6 @@ def redirect(
 
     The proxy marks its own upstream sockets with SO_MARK `exempt_mark`, which are not redirected.
     """
-    if not isinstance(reach, Reach):
-        reach = Reach(reach or ())
     if not 1 <= to_port <= 65535:
         raise ValueError(f"redirect port {to_port} is not in 1-65535")
     if not 1 <= exempt_mark <= 0xFFFFFFFF:
@@ -393,8 +391,7 @@ def _peers(destinations: Sequence[Destination] | None, direction: Direction) -> 
     if direction not in ("egress", "ingress", "both"):
         raise ValueError(f"direction {direction!r} must be 'egress', 'ingress' or 'both'")
     ways = [True, False] if direction == "both" else [direction == "egress"]
-    dests: Sequence[Destination | None] = destinations or [None]  # None: all traffic
-    return [_peer(egress, dest) for egress in ways for dest in dests]
+    return [_peer(egress, dest) for egress in ways for dest in _each(destinations or ())]
 
 
 def _peer(egress: bool, dest: Destination | None) -> _Peer:

@@ -23,6 +23,7 @@ from chaosmonkey.netfaults import (
     HostNamespaceRefused,
     Mode,
     NetnsExecutor,
+    Reach,
     apply_changes,
     bandwidth,
     packet_loss,
@@ -164,7 +165,7 @@ def test_foreign_rules_survive_and_tags_stay_apart(run_target: RunTarget) -> Non
     before = snapshot(executor)
     first, second = tag_for("first"), tag_for("second")
     shaped = bandwidth(first, "eth0", "5mbit")
-    changes = [*partition(first, None, "drop", "both"), *redirect(first, None, 15000, 0xC4A0)]
+    changes = [*partition(first, None, "drop", "both"), *redirect(first, Reach(), 15000, 0xC4A0)]
     apply_changes(executor, [*changes, shaped])
     apply_changes(executor, packet_loss(second, [Destination("10.9.0.0/16", 80)], 5, "ingress"))
     assert len(tagged_lines(executor, first)) == 3

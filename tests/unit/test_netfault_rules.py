@@ -138,10 +138,10 @@ def test_redirect_exempts_the_proxy_mark_and_loopback() -> None:
     sockets, never lo without destinations."""
     target = ("-j", "REDIRECT", "--to-ports", "15000")
     mark = ("-m", "mark", "!", "--mark", "0xc4a0")
-    assert specs(redirect(TAG, None, 15000, 0xC4A0)) == [
+    assert specs(redirect(TAG, Reach(), 15000, 0xC4A0)) == [
         ("nat", "OUTPUT", ("-p", "tcp", "!", "-o", "lo", "--syn", *mark, *COMMENT, *target)),
     ]
-    assert specs(redirect(TAG, [DB], 15000, 0xC4A0)) == [
+    assert specs(redirect(TAG, Reach((DB,)), 15000, 0xC4A0)) == [
         ("nat", "OUTPUT", ("-p", "tcp", "-d", "10.1.0.0/16", "--dport", "5432", "--syn", *mark,
                            *COMMENT, *target)),
     ]
