@@ -51,6 +51,7 @@ FAULTS: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
 
 @dataclass(frozen=True)
 class Round:
+    injected_at: float
     monkey_back_at: float
     client_back_at: float
     monkey_degraded_s: float
@@ -91,8 +92,8 @@ def attack_round(
             raise RuntimeError(f"attack did not recover: {record.outcome} {record.reason}")
         if service.recovered_at is None:
             raise RuntimeError(f"the monkey saw no impact of {fault}")
-        return Round(service.recovered_at, client_back_at(seen), service.degraded_seconds,
-                     seen.degraded_seconds(MAX_LATENCY_S))
+        return Round(record.injected_at or 0.0, service.recovered_at, client_back_at(seen),
+                     service.degraded_seconds, seen.degraded_seconds(MAX_LATENCY_S))
     finally:
         replica.remove(force=True)
 
@@ -103,8 +104,11 @@ def report(fault: str, rounds: list[Round]) -> tuple[float, float, float, float]
     for index, done in enumerate(rounds, 1):
         late_ms = bench.ms(done.monkey_back_at - done.client_back_at)
         flag = "" if done.within else "  OUT OF TOLERANCE"
+        monkey_s, client_s = (at - done.injected_at for at in (done.monkey_back_at,
+                                                               done.client_back_at))
         print(
-            f"  round {index:2}: back at monkey - client {late_ms:+7.1f} ms; degraded monkey "
+            f"  round {index:2}: back after monkey {monkey_s:.3f} s, client {client_s:.3f} s "
+            f"({late_ms:+.1f} ms); degraded monkey "
             f"{done.monkey_degraded_s:.3f} s, client {done.client_degraded_s:.3f} s "
             f"({done.degraded_diff * 100:.1f} %){flag}"
         )
